@@ -1,0 +1,4 @@
+"""The situation the model is put in: prompts, user turns, datasets and transcript parsing.
+
+Pure Python: importing this package never pulls in torch, ray or any network client.
+"""

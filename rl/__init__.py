@@ -1,0 +1,1 @@
+"""Training and evaluation drivers: config, TRL/OpenRLHF backends, evaluation, logging."""
