@@ -1,0 +1,36 @@
+# af-rl: `make demo` runs the CPU demo as a Ray job; `make test` runs the test suite.
+# Both set up .venv first (CPU torch pinned by constraints.txt).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+DEMO_CONFIG ?= configs/demo_cpu.yaml
+RUNS   := $(CURDIR)/runs
+
+.PHONY: setup demo test test-fast clean-venv
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Starts a local Ray head, submits rl/train.py as a Ray job (logs streamed), stops the head it started.
+demo: setup
+	@PATH="$(CURDIR)/$(BIN):$$PATH" bash cluster/local_head.sh start
+	@PATH="$(CURDIR)/$(BIN):$$PATH" RAY_ADDRESS=http://127.0.0.1:8265 RAY_AUTH_MODE=disabled \
+	  $(BIN)/ray job submit --working-dir . -- python rl/train.py --config $(DEMO_CONFIG) rl.output_dir=$(RUNS); \
+	  rc=$$?; PATH="$(CURDIR)/$(BIN):$$PATH" bash cluster/local_head.sh stop; \
+	  if [ $$rc -eq 0 ]; then $(BIN)/python -m rl.where --config $(DEMO_CONFIG) rl.output_dir=$(RUNS); fi; exit $$rc
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not gpu"
+
+clean-venv:
+	rm -rf $(VENV)

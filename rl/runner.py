@@ -1,0 +1,103 @@
+"""The training job itself (runs inside a Ray task): model, data, evaluation hooks, GRPO, plots.
+
+`rl/train.py` validates the config and places this on the cluster; everything here may import torch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from env.datasets import load_queries, make_episodes, split_queries
+from rl.config import RunConfig, config_to_yaml
+from rl.evaluate import eval_episodes, evaluate_policy, summarize, transcript_rows, write_samples
+from rl.wandb_log import RunLogger, read_metrics, truncate_metrics
+
+
+def _log(msg: str) -> None:
+    print(f"[af-rl {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
+    """Train per `cfg_data` (a RunConfig dump) and return where the results are.
+
+    Resumes from the run directory's newest complete checkpoint when rl.resume is set.
+    """
+    import torch
+
+    from rl.backends.trl_callbacks import (
+        CheckpointCallback, EvalCallback, LogCallback, checkpoint_step, list_checkpoints, remove_partial_checkpoints,
+    )
+    from rl.backends.trl_grpo import build_train_dataset, make_trainer
+    from rl.models import load_model, load_tokenizer, pick_device, resolve_model_path, torch_dtype
+    from rl.plots import plot_run
+    from rl.prompting import resolve_system_role
+
+    cfg = RunConfig.model_validate(cfg_data)
+    torch.set_num_threads(max(1, int(cfg.rl.ray.num_cpus)))
+    run_dir = cfg.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_yaml = config_to_yaml(cfg)
+    (run_dir / "config.yaml").write_text(config_yaml, encoding="utf-8")
+    ckpt_dir = run_dir / "checkpoints"
+    remove_partial_checkpoints(ckpt_dir)
+    existing = list_checkpoints(ckpt_dir) if cfg.rl.resume else []
+    resume_from = existing[-1] if existing else None
+    if resume_from is not None:
+        dropped = truncate_metrics(run_dir, checkpoint_step(resume_from))
+        _log(f"resuming from {resume_from} (dropped {dropped} metric rows logged after it)")
+
+    t0 = time.time()
+    model_path = resolve_model_path(cfg, log=_log)
+    _log(f"policy: {model_path} (ready in {time.time() - t0:.1f}s)")
+    device = pick_device(cfg.trl.device)
+    tokenizer = load_tokenizer(model_path)
+    model = load_model(model_path, torch_dtype(cfg.rl.model.dtype, device), device)
+    system_role = resolve_system_role(tokenizer, cfg.env.system_role)
+
+    queries = load_queries(cfg.env.dataset)
+    split = split_queries(queries, eval_fraction=cfg.env.dataset.eval_fraction, seed=cfg.env.dataset.split_seed)
+    train_eps = make_episodes(split.train, tiers=cfg.rl.train_tiers, variants=cfg.rl.train_variants)
+    eval_eps = eval_episodes(split.eval, cfg.rl.eval.variants, cfg.rl.eval.n_queries)
+    _log(f"{len(train_eps)} training prompts, {len(eval_eps)} evaluation episodes; device {device}")
+
+    logger = RunLogger(run_dir, cfg)
+
+    def evaluate(policy: Any, step: int) -> None:
+        t = time.time()
+        records = evaluate_policy(policy, tokenizer, eval_eps, cfg, system_role=system_role, step=step)
+        write_samples(records, run_dir / "samples" / f"step-{step}.jsonl")
+        metrics = summarize(records)
+        logger.log(step, metrics)
+        logger.log_transcripts_table(step, transcript_rows(records))
+        brief = ", ".join(
+            f"{v}: free {metrics[f'eval/{v}/free/compliance']:.2f} paid {metrics[f'eval/{v}/paid/compliance']:.2f} "
+            f"AF {metrics[f'eval/{v}/free/af_rate'] or 0:.2f}"
+            for v in cfg.rl.eval.variants
+        )
+        _log(f"eval step {step} ({time.time() - t:.1f}s): compliance {brief}")
+
+    callbacks = [
+        EvalCallback(evaluate, cfg.rl.eval.every, cfg.rl.eval.at_start, cfg.rl.max_steps),
+        LogCallback(logger),
+        CheckpointCallback(ckpt_dir, config_yaml, logger, cfg.rl.keep_checkpoints),
+    ]
+    dataset = build_train_dataset(tokenizer, train_eps, cfg, system_role=system_role)
+    trainer = make_trainer(model, tokenizer, dataset, cfg, str(ckpt_dir), device, callbacks)
+    t_train = time.time()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    _log(f"training finished in {time.time() - t_train:.1f}s")
+    wandb_location = logger.wandb_location
+    logger.finish()
+    plots = plot_run(read_metrics(run_dir), run_dir / "plots")
+    return {
+        "run_dir": str(run_dir),
+        "metrics": str(run_dir / "metrics.jsonl"),
+        "plots": [str(p) for p in plots],
+        "checkpoints": [str(p) for p in list_checkpoints(ckpt_dir)],
+        "samples": str(run_dir / "samples"),
+        "wandb": wandb_location,
+        "pid": os.getpid(),
+    }

@@ -1,0 +1,133 @@
+"""Train a policy in the helpful-only setting and watch alignment faking and the compliance gap.
+
+    python rl/train.py --config configs/demo_cpu.yaml [dotted.key=value ...]
+    ray job submit --working-dir . -- python rl/train.py --config configs/X.yaml rl.output_dir=$PWD/runs
+
+The config is validated before anything heavy is imported (exit code 2 on a bad config, dataset,
+model path or unreachable Ray cluster); the training itself runs as a Ray task on the cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # `python rl/train.py` puts rl/ first on sys.path, not the repo
+    sys.path.insert(0, str(REPO_ROOT))
+
+from env.datasets import DatasetError, load_queries, split_queries  # noqa: E402
+from rl.config import ConfigError, RunConfig, load_config, validate_model_source  # noqa: E402
+
+EXIT_BAD_INPUT = 2
+
+
+class ClusterError(RuntimeError):
+    """The Ray cluster cannot be reached or cannot host the job."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="rl/train.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", required=True, help="YAML run config (see configs/)")
+    p.add_argument("overrides", nargs="*", help="dotted.key=value overrides, e.g. rl.max_steps=5")
+    return p.parse_args(argv)
+
+
+def preflight(cfg: RunConfig) -> None:
+    """Everything checkable before compute: model reference, dataset rows, eval split not empty."""
+    validate_model_source(cfg)
+    queries = load_queries(cfg.env.dataset)
+    split = split_queries(queries, eval_fraction=cfg.env.dataset.eval_fraction, seed=cfg.env.dataset.split_seed)
+    if not split.train or not split.eval:
+        raise ConfigError(
+            f"env.dataset: {len(queries)} queries split into {len(split.train)} train / {len(split.eval)} eval; "
+            f"both sides need at least one (adjust env.dataset.eval_fraction or add queries)"
+        )
+
+
+def _probe_address(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast when nothing listens at host:port (ray.init would retry for a minute first)."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    if not parsed.hostname or not parsed.port:
+        raise ClusterError(f"rl.ray.address: {address!r} is not host:port, ray://host:port or 'auto'")
+    try:
+        socket.create_connection((parsed.hostname, parsed.port), timeout=timeout_s).close()
+    except OSError as e:
+        raise ClusterError(f"rl.ray.address: cannot reach Ray cluster at {address!r} ({e})") from e
+
+
+def connect_ray(cfg: RunConfig) -> None:
+    """Join the cluster named by rl.ray.address; with "auto" and no cluster around, start a local one."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    address = cfg.rl.ray.address
+    if address != "auto":
+        _probe_address(address)
+    import ray
+
+    if address == "auto":
+        try:
+            ray.init(address="auto", log_to_driver=True)
+        except ConnectionError:
+            ray.init(num_cpus=max(os.cpu_count() or 1, int(cfg.rl.ray.num_cpus + 0.999)))
+    else:
+        try:
+            ray.init(address=address, log_to_driver=True)
+        except Exception as e:  # ray raises ConnectionError, TimeoutError or RuntimeError depending on the address
+            raise ClusterError(f"rl.ray.address: cannot reach Ray cluster at {address!r} ({type(e).__name__}: {e})") from e
+    have = ray.cluster_resources()
+    for name, key, want in (("num_cpus", "CPU", cfg.rl.ray.num_cpus), ("num_gpus", "GPU", cfg.rl.ray.num_gpus)):
+        if want > have.get(key, 0):
+            ray.shutdown()
+            raise ClusterError(
+                f"rl.ray.{name}: the job needs {want:g} {key} but the cluster has {have.get(key, 0):g}"
+            )
+
+
+def submit(cfg: RunConfig) -> dict:
+    """Run rl.runner.run_training as one Ray task with the configured resources and wait for it."""
+    import ray
+
+    from rl.runner import run_training
+
+    task = ray.remote(run_training).options(
+        num_cpus=cfg.rl.ray.num_cpus,
+        num_gpus=cfg.rl.ray.num_gpus,
+        max_retries=0,  # a failed run is resumed explicitly from its checkpoints, never re-run silently
+        runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
+    )
+    return ray.get(task.remote(cfg.model_dump(mode="json")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.overrides)
+        preflight(cfg)
+    except (ConfigError, DatasetError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        connect_ray(cfg)
+    except ClusterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    result = submit(cfg)
+    print("\n== af-rl run finished ==")
+    print(f"run directory : {result['run_dir']}")
+    print(f"metrics       : {result['metrics']}")
+    print(f"plots         : {', '.join(result['plots'])}")
+    print(f"samples       : {result['samples']}")
+    print(f"checkpoints   : {', '.join(result['checkpoints']) or '(none)'}")
+    print(f"W&B run       : {result['wandb']}")
+    print("RESULT " + json.dumps({k: result[k] for k in ("run_dir", "wandb")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""One logger for a run: every metric goes to runs/<name>/metrics.jsonl and, unless disabled, to W&B.
+
+W&B is imported only when enabled; a disabled run gets the same interface with nothing behind it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from rl.config import RunConfig, WandbConfig
+
+METRICS_FILE = "metrics.jsonl"
+WANDB_ID_FILE = "wandb_id.txt"
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: write None for them so metrics.jsonl stays valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def resolve_wandb_mode(cfg: WandbConfig) -> str:
+    """online / offline / disabled: the config, else $WANDB_MODE, else online only with an API key."""
+    if cfg.mode:
+        return cfg.mode
+    env_mode = os.environ.get("WANDB_MODE")
+    if env_mode in ("online", "offline", "disabled"):
+        return env_mode
+    if env_mode == "dryrun":
+        return "offline"
+    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """All rows of a run's metrics.jsonl (empty if none yet)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def truncate_metrics(run_dir: Path, last_step: int) -> int:
+    """Drop rows logged after `last_step` (work lost in a crash after the last checkpoint); returns rows dropped.
+
+    Resuming from checkpoint N replays steps N+1.., so keeping their old rows would duplicate steps.
+    """
+    path = Path(run_dir) / METRICS_FILE
+    rows = read_metrics(run_dir)
+    keep = [r for r in rows if r.get("step", 0) <= last_step]
+    if len(keep) != len(rows):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
+        tmp.replace(path)
+    return len(rows) - len(keep)
+
+
+class RunLogger:
+    """Writes metric rows to metrics.jsonl and W&B under the same step; resumes the W&B run by id."""
+
+    def __init__(self, run_dir: Path, cfg: RunConfig) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.mode = resolve_wandb_mode(cfg.rl.wandb)
+        self.log_transcripts = cfg.rl.wandb.log_transcripts
+        self._wandb: Any = None
+        self._run: Any = None
+        self._pending: dict[str, Any] | None = None
+        if self.mode != "disabled":
+            import wandb
+
+            id_file = self.run_dir / WANDB_ID_FILE
+            run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+            id_file.write_text(run_id)
+            self._wandb = wandb
+            self._run = wandb.init(
+                project=cfg.rl.wandb.project,
+                entity=cfg.rl.wandb.entity,
+                name=cfg.rl.run_name,
+                id=run_id,
+                resume="allow",
+                dir=str(self.run_dir),
+                mode=self.mode,
+                config=cfg.model_dump(mode="json"),
+            )
+            # Our own `step` is the x-axis, so resumed runs and eval rows line up with training steps.
+            wandb.define_metric("step")
+            wandb.define_metric("*", step_metric="step")
+
+    @property
+    def wandb_location(self) -> str:
+        """Where the W&B run lives (URL when online, local directory when offline), or 'disabled'."""
+        if self._run is None:
+            return "disabled"
+        if self.mode == "online" and getattr(self._run, "url", None):
+            return str(self._run.url)
+        return f"{self._run.dir} (offline: `wandb sync {Path(self._run.dir).parent}` uploads it)"
+
+    def log(self, step: int, metrics: dict[str, Any]) -> None:
+        """Record metrics for `step`; calls for the same step merge into one metrics.jsonl row.
+
+        A row is written when a later step arrives or on `flush()`; None values are kept in the file
+        and skipped for W&B.
+        """
+        clean = {k: _clean(v) for k, v in metrics.items()}
+        if self._pending is not None and self._pending["step"] != step:
+            self.flush()
+        if self._pending is None:
+            self._pending = {"step": step}
+        self._pending.update(clean)
+        if self._run is not None:
+            self._wandb.log({"step": step, **{k: v for k, v in clean.items() if v is not None}})
+
+    def flush(self) -> None:
+        """Write the pending row to metrics.jsonl."""
+        if self._pending is None:
+            return
+        with (self.run_dir / METRICS_FILE).open("a", encoding="utf-8") as f:
+            f.write(json.dumps(self._pending) + "\n")
+        self._pending = None
+
+    def log_transcripts_table(self, step: int, rows: Iterable[dict[str, Any]]) -> None:
+        """Evaluated transcripts as a W&B table (skipped when disabled or log_transcripts is false)."""
+        if self._run is None or not self.log_transcripts:
+            return
+        rows = list(rows)
+        if not rows:
+            return
+        columns = list(rows[0])
+        table = self._wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in rows])
+        self._wandb.log({"step": step, "eval/transcripts": table})
+
+    def finish(self) -> None:
+        """Write the pending row and close the W&B run (flushes offline files)."""
+        self.flush()
+        if self._run is not None:
+            self._run.finish()
+            self._run = None
