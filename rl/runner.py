@@ -82,7 +82,8 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
     callbacks = [
         EvalCallback(evaluate, cfg.rl.eval.every, cfg.rl.eval.at_start, cfg.rl.max_steps),
         LogCallback(logger),
-        CheckpointCallback(ckpt_dir, config_yaml, logger, cfg.rl.keep_checkpoints),
+        CheckpointCallback(ckpt_dir, config_yaml, logger, cfg.rl.keep_checkpoints,
+                           after_save=lambda: plot_run(read_metrics(run_dir), run_dir / "plots")),
     ]
     dataset = build_train_dataset(tokenizer, train_eps, cfg, system_role=system_role)
     trainer = make_trainer(model, tokenizer, dataset, cfg, str(ckpt_dir), device, callbacks)

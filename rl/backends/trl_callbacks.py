@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 CHECKPOINT_PREFIX = "step-"
 _TRAINER_PREFIX = "checkpoint-"
 CONFIG_FILE = "config.yaml"
+_SHOWN = ("train/reward", "train/compliance", "train/af_rate", "train/format_ok", "train/loss", "train/kl",
+          "train/step_time")
 
 
 def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
@@ -56,6 +58,9 @@ class LogCallback(TrainerCallback):
                 continue
             metrics[k if k.startswith("train/") else f"train/{k}"] = v
         self.logger.log(state.global_step, metrics)
+        if "train/reward" in metrics or "train/loss" in metrics:
+            shown = " ".join(f"{k.removeprefix('train/')}={metrics[k]:.3g}" for k in _SHOWN if k in metrics)
+            print(f"[af-rl] step {state.global_step}/{state.max_steps} {shown}", flush=True)
 
 
 class CheckpointCallback(TrainerCallback):
@@ -65,11 +70,13 @@ class CheckpointCallback(TrainerCallback):
     saving leaves the previous `step-<M>` as the newest usable checkpoint.
     """
 
-    def __init__(self, checkpoints_dir: Path, config_yaml: str, logger: RunLogger, keep: int | None) -> None:
+    def __init__(self, checkpoints_dir: Path, config_yaml: str, logger: RunLogger, keep: int | None,
+                 after_save: Callable[[], None] | None = None) -> None:
         self.dir = checkpoints_dir
         self.config_yaml = config_yaml
         self.logger = logger
         self.keep = keep
+        self.after_save = after_save
 
     def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         src = self.dir / f"{_TRAINER_PREFIX}{state.global_step}"
@@ -84,6 +91,8 @@ class CheckpointCallback(TrainerCallback):
         if self.keep:
             for old in list_checkpoints(self.dir)[: -self.keep]:
                 shutil.rmtree(old)
+        if self.after_save is not None:
+            self.after_save()
 
 
 class EvalCallback(TrainerCallback):

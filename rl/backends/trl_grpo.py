@@ -59,12 +59,14 @@ def build_grpo_args(cfg: RunConfig, output_dir: str, device: str) -> Any:
 
     t = cfg.trl
     cpu = device == "cpu"
+    # transformers 5 warns on any explicit gradient_checkpointing value, so pass it only when wanted.
+    extra = {"gradient_checkpointing": True} if t.gradient_checkpointing else {}
     return GRPOConfig(
         output_dir=output_dir,
         max_steps=cfg.rl.max_steps,
         learning_rate=t.learning_rate,
         lr_scheduler_type=t.lr_scheduler_type,
-        warmup_ratio=t.warmup_ratio,
+        warmup_steps=t.warmup_ratio,  # transformers 5: a float in [0, 1) is a fraction of max_steps
         max_grad_norm=t.max_grad_norm,
         per_device_train_batch_size=t.per_device_train_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
@@ -74,7 +76,6 @@ def build_grpo_args(cfg: RunConfig, output_dir: str, device: str) -> Any:
         beta=t.beta,
         loss_type=t.loss_type,
         scale_rewards=t.scale_rewards,
-        gradient_checkpointing=t.gradient_checkpointing,
         seed=cfg.rl.seed,
         data_seed=cfg.rl.seed,
         logging_steps=1,
@@ -86,6 +87,7 @@ def build_grpo_args(cfg: RunConfig, output_dir: str, device: str) -> Any:
         bf16=(not cpu) and cfg.rl.model.dtype != "float32",
         dataloader_num_workers=0,
         disable_tqdm=True,
+        **extra,
     )
 
 
@@ -118,9 +120,10 @@ def build_train_dataset(tokenizer: Any, episodes: list[Episode], cfg: RunConfig,
 def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: RunConfig, output_dir: str, device: str,
                  callbacks: list[Any]) -> Any:
     """A GRPOTrainer wired to our reward and callbacks."""
+    from transformers import PrinterCallback
     from trl import GRPOTrainer
 
-    return GRPOTrainer(
+    trainer = GRPOTrainer(
         model=model,
         reward_funcs=[TrlHelpfulOnlyReward(cfg.reward)],
         args=build_grpo_args(cfg, output_dir, device),
@@ -129,4 +132,6 @@ def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: RunConfig, outpu
         peft_config=build_peft_config(cfg),
         callbacks=callbacks,
     )
+    trainer.remove_callback(PrinterCallback)  # LogCallback prints a compact line per step instead
+    return trainer
 
