@@ -52,6 +52,11 @@ class LogCallback(TrainerCallback):
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
         if not logs:
             return
+        if "train_runtime" in logs:
+            # The Trainer's end-of-run summary repeats the last step after its row (and checkpoint) was
+            # written; metrics.jsonl keeps one row per step, so the summary is only printed.
+            print(f"[af-rl] trainer summary: {logs}", flush=True)
+            return
         metrics = {}
         for k, v in logs.items():
             if not isinstance(v, (int, float)) or isinstance(v, bool):
