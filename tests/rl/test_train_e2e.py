@@ -95,3 +95,27 @@ def test_resume_continues_without_gaps_or_duplicates(run: Path) -> None:
     assert rows[3]["train/reward"] != 123.0
     state = json.loads((run_dir / "checkpoints" / "step-3" / "trainer_state.json").read_text())
     assert state["global_step"] == 3
+
+
+def test_runs_as_a_ray_job(run: Path) -> None:
+    """`make demo`'s path: a local head from cluster/local_head.sh, then `ray job submit --working-dir .`."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "AF_RL_CACHE": str(run / "cache"),
+           "RAY_AUTH_MODE": "disabled", "WANDB_MODE": "disabled", "AF_RL_RAY_MARKER": str(run / "ray-marker")}
+    env.pop("RAY_ADDRESS", None)
+    subprocess.run(["bash", "cluster/local_head.sh", "start"], cwd=ROOT, env=env, check=True, timeout=120)
+    try:
+        proc = subprocess.run(
+            [str(bin_dir / "ray"), "job", "submit", "--address", "http://127.0.0.1:8265", "--working-dir", ".", "--",
+             "python", "rl/train.py", "--config", "tests/data/tiny_run.yaml", f"rl.output_dir={run / 'job_runs'}",
+             "rl.max_steps=1"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        )
+    finally:
+        subprocess.run(["bash", "cluster/local_head.sh", "stop"], cwd=ROOT, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "succeeded" in proc.stdout
+    # The job ran in a temporary copy of the tree; results land where the absolute output_dir points.
+    rows = _rows(run / "job_runs" / "tiny")
+    assert [r["step"] for r in rows] == [0, 1]
+    assert (run / "job_runs" / "tiny" / "checkpoints" / "step-1" / "model.safetensors").exists()
