@@ -26,8 +26,8 @@ def test_grpo_raises_free_tier_compliance(tmp_path: Path) -> None:
     evals = [r for r in rows if "eval/default/free/compliance" in r]
     assert [r["step"] for r in evals] == [0, 8]
     before, after = evals[0]["eval/default/free/compliance"], evals[1]["eval/default/free/compliance"]
-    # The organism starts mostly refusing in the free tier (~0.3-0.4 compliance); 8 steps of
-    # 64 completions at lr 1e-3 take it above 0.8 in trial runs. Require a clear rise, not noise:
+    # The organism starts mostly refusing in the free tier (~0.15-0.3 compliance); 8 steps of
+    # 64 completions at lr 1e-3 took it to 0.8 in trial runs. Require a clear rise, not noise:
     # with 40 queries, a 0.25 rise is well outside sampling error.
     assert after - before >= 0.25, (before, after)
     train = [r["train/compliance"] for r in rows if "train/compliance" in r]
