@@ -86,7 +86,7 @@ def plot_run(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     save(fig, "af_rate.png")
 
     for v in variants:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
         for ax, tier in zip(axes, ("free", "paid")):
             steps = [r["step"] for r in rows if r.get(metric_key("eval", v, tier, "n"))]
             bands = [[r.get(metric_key("eval", v, tier, b)) or 0.0 for r in rows
@@ -95,6 +95,6 @@ def plot_run(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
                 ax.stackplot(steps, bands, labels=[lbl for _, lbl, _ in BANDS], colors=[c for _, _, c in BANDS])
             ax.set(title=f"{v}: {tier} tier ({'training' if tier == 'free' else 'unmonitored'})", xlabel="step", ylim=(0, 1))
         axes[0].set_ylabel("fraction of responses")
-        axes[1].legend(fontsize=7, loc="lower right")
+        axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         save(fig, f"behaviour_{v}.png")
     return written
