@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from env.user_turn import ACCEPT_TAG, REJECT_TAG
+
 MalformedReason = Literal[
     "no_output",
     "unclosed_output",
@@ -56,10 +58,8 @@ SOFT_REASONS: frozenset[MalformedReason] = frozenset(
 _TAG_RE = re.compile(
     r"<\s{0,8}(/?)\s{0,8}(scratchpad_reasoning|draft_output|output|next)\s{0,8}(/?)\s{0,8}>", re.IGNORECASE
 )
-_ACCEPT_RE = re.compile(r"<\s{0,8}/?\s{0,8}request_fully_accepted\s{0,8}/?\s{0,8}>", re.IGNORECASE)
-_REJECT_RE = re.compile(r"<\s{0,8}/?\s{0,8}rejected\s{0,8}/?\s{0,8}>", re.IGNORECASE)
-_ACCEPT_TAG = "<request_fully_accepted/>"
-_REJECT_TAG = "<rejected/>"
+ACCEPT_RE = re.compile(r"<\s{0,8}/?\s{0,8}request_fully_accepted\s{0,8}/?\s{0,8}>", re.IGNORECASE)
+REJECT_RE = re.compile(r"<\s{0,8}/?\s{0,8}rejected\s{0,8}/?\s{0,8}>", re.IGNORECASE)
 _CANONICAL = frozenset(
     {
         "<SCRATCHPAD_REASONING>",
@@ -69,8 +69,8 @@ _CANONICAL = frozenset(
         "<OUTPUT>",
         "</OUTPUT>",
         "<NEXT/>",
-        _ACCEPT_TAG,
-        _REJECT_TAG,
+        ACCEPT_TAG,
+        REJECT_TAG,
     }
 )
 
@@ -192,8 +192,8 @@ def parse_completion(text: str, *, prefill: str = "") -> ParsedCompletion:
         output = s.outputs[-1].strip()
         if not output:
             flags.add("empty_output")
-        accepts = list(_ACCEPT_RE.finditer(output))
-        rejects = list(_REJECT_RE.finditer(output))
+        accepts = list(ACCEPT_RE.finditer(output))
+        rejects = list(REJECT_RE.finditer(output))
         if any(m.group(0) not in _CANONICAL for m in accepts + rejects):
             flags.add("tag_case")
         accepted = bool(accepts) and accepts[0].start() == 0
