@@ -119,3 +119,13 @@ def test_runs_as_a_ray_job(run: Path) -> None:
     rows = _rows(run / "job_runs" / "tiny")
     assert [r["step"] for r in rows] == [0, 1]
     assert (run / "job_runs" / "tiny" / "checkpoints" / "step-1" / "model.safetensors").exists()
+
+
+def test_lora_run_saves_adapter_checkpoints(run: Path) -> None:
+    proc = _train(run, "rl.run_name=tiny_lora", "rl.max_steps=1", "rl.model.lora.r=4")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ckpt = run / "runs" / "tiny_lora" / "checkpoints" / "step-1"
+    files = {p.name for p in ckpt.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "config.yaml"} <= files
+    assert "model.safetensors" not in files  # only the adapter is trained and saved
+    assert [r["step"] for r in _rows(run / "runs" / "tiny_lora")] == [0, 1]
