@@ -125,7 +125,8 @@ class RayConfig(BaseModel):
 
     model_config = _FROZEN
     address: str = "auto"
-    """auto: the cluster of `ray job submit` / $RAY_ADDRESS / a running local head, else start one locally.
+    """auto: the cluster of `ray job submit` / $RAY_ADDRESS / a running local head, else start one locally;
+    local: always start a private local instance (tests, or a second run beside a busy local cluster).
     Anything else must be reachable, or the run stops before compute with exit code 2."""
     num_cpus: float = Field(1, gt=0)
     """CPUs reserved for the trainer actor."""

@@ -66,11 +66,13 @@ def connect_ray(cfg: RunConfig) -> None:
     """Join the cluster named by rl.ray.address; with "auto" and no cluster around, start a local one."""
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     address = cfg.rl.ray.address
-    if address != "auto":
+    if address not in ("auto", "local"):
         _probe_address(address)
     import ray
 
-    if address == "auto":
+    if address == "local":
+        ray.init(address="local", num_cpus=max(os.cpu_count() or 1, int(cfg.rl.ray.num_cpus + 0.999)))
+    elif address == "auto":
         try:
             ray.init(address="auto", log_to_driver=True)
         except ConnectionError:

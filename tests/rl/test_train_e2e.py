@@ -108,7 +108,7 @@ def test_runs_as_a_ray_job(run: Path) -> None:
         proc = subprocess.run(
             [str(bin_dir / "ray"), "job", "submit", "--address", "http://127.0.0.1:8265", "--working-dir", ".", "--",
              "python", "rl/train.py", "--config", "tests/data/tiny_run.yaml", f"rl.output_dir={run / 'job_runs'}",
-             "rl.max_steps=1"],
+             "rl.max_steps=1", "rl.ray.address=auto"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
         )
     finally:
