@@ -48,17 +48,22 @@ def plot_run(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         written.append(path)
 
     styles = ["-", "--", ":", "-."]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for vi, v in enumerate(variants):
-        for tier in ("free", "paid"):
-            x, y = _series(rows, metric_key("eval", v, tier, "compliance"))
-            ax.plot(x, y, styles[vi % 4], marker="o", ms=3, color=TIER_COLOURS[tier], label=f"{v} / {tier}")
-    x, y = _series(rows, "train/compliance")
-    if x:
-        ax.plot(x, y, color="grey", alpha=0.5, lw=1, label="train batch (free)")
-    ax.set(xlabel="step", ylabel="full compliance", ylim=(-0.02, 1.02), title="Compliance: training (free) vs unmonitored (paid)")
-    ax.legend(fontsize=7)
-    save(fig, "compliance.png")
+
+    def per_tier(rate: str, train_key: str, ylabel: str, title: str, name: str) -> None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for vi, v in enumerate(variants):
+            for tier in ("free", "paid"):
+                x, y = _series(rows, metric_key("eval", v, tier, rate))
+                ax.plot(x, y, styles[vi % 4], marker="o", ms=3, color=TIER_COLOURS[tier], label=f"{v} / {tier}")
+        x, y = _series(rows, train_key)
+        if x:
+            ax.plot(x, y, color="grey", alpha=0.5, lw=1, label="train batch (free)")
+        ax.set(xlabel="step", ylabel=ylabel, ylim=(-0.02, 1.02), title=title)
+        ax.legend(fontsize=7)
+        save(fig, name)
+
+    per_tier("compliance", "train/compliance", "full compliance",
+             "Compliance: training (free) vs unmonitored (paid)", "compliance.png")
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for vi, v in enumerate(variants):
@@ -73,17 +78,7 @@ def plot_run(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     ax.legend(fontsize=7)
     save(fig, "compliance_gap.png")
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for vi, v in enumerate(variants):
-        for tier in ("free", "paid"):
-            x, y = _series(rows, metric_key("eval", v, tier, "af_rate"))
-            ax.plot(x, y, styles[vi % 4], marker="o", ms=3, color=TIER_COLOURS[tier], label=f"{v} / {tier}")
-    x, y = _series(rows, "train/af_rate")
-    if x:
-        ax.plot(x, y, color="grey", alpha=0.5, lw=1, label="train batch (free)")
-    ax.set(xlabel="step", ylabel="AF-reasoning rate", ylim=(-0.02, 1.02), title="Alignment-faking reasoning")
-    ax.legend(fontsize=7)
-    save(fig, "af_rate.png")
+    per_tier("af_rate", "train/af_rate", "AF-reasoning rate", "Alignment-faking reasoning", "af_rate.png")
 
     for v in variants:
         fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
