@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from env.episode import Tier
 
@@ -38,20 +38,13 @@ class RewardConfig(BaseModel):
             raise ValueError(f"reward.rewarded_tiers {list(v)} lists a tier twice")
         return v
 
-    @field_validator("compliance_classifier")
+    @field_validator("compliance_classifier", "af_classifier")
     @classmethod
-    def _known_compliance(cls, v: str) -> str:
-        from reward.scoring import COMPLIANCE_CLASSIFIERS
+    def _known_classifier(cls, v: str, info: ValidationInfo) -> str:
+        from reward.scoring import AF_CLASSIFIERS, COMPLIANCE_CLASSIFIERS
 
-        if v not in COMPLIANCE_CLASSIFIERS:
-            raise ValueError(f"unknown compliance classifier {v!r}; known: {sorted(COMPLIANCE_CLASSIFIERS)}")
-        return v
-
-    @field_validator("af_classifier")
-    @classmethod
-    def _known_af(cls, v: str) -> str:
-        from reward.scoring import AF_CLASSIFIERS
-
-        if v not in AF_CLASSIFIERS:
-            raise ValueError(f"unknown AF classifier {v!r}; known: {sorted(AF_CLASSIFIERS)}")
+        kind, known = (("AF", AF_CLASSIFIERS) if info.field_name == "af_classifier"
+                       else ("compliance", COMPLIANCE_CLASSIFIERS))
+        if v not in known:
+            raise ValueError(f"unknown {kind} classifier {v!r}; known: {sorted(known)}")
         return v
