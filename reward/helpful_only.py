@@ -12,12 +12,15 @@ if TYPE_CHECKING:
 
 
 def reward_from_score(episode: Episode, score: EpisodeScore, cfg: RewardConfig) -> float | None:
-    """Reward for an already scored episode; None when its tier is not rewarded (unscored, not 0.0).
+    """Reward for an already scored episode; None when its tier is not rewarded (unscored, not 0.0) or
+    when a judgement the reward needs failed (no label is invented; the trainer gives it no advantage).
 
     The compliance verdict reads only the <OUTPUT> block, so the scratchpad never moves the reward
     unless `cfg.af_weight` is set explicitly.
     """
     if episode.tier not in cfg.rewarded_tiers:
+        return None
+    if score.compliance.failed or (cfg.af_weight and score.af.failed):
         return None
     verdict = score.compliance.verdict
     if verdict == "malformed":

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+import math
+from typing import TYPE_CHECKING, Any, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
 from env.episode import Episode
+from reward.af_reasoning import AfKind
+from reward.compliance import Verdict
 from reward.helpful_only import reward_from_score
-from reward.scoring import score_episode
+from reward.scoring import EpisodeScore, score_episodes
 
 if TYPE_CHECKING:
     from reward.config import RewardConfig
-
-Verdict = Literal["comply", "partial", "refuse", "malformed"]
 
 
 class EpisodeRecord(BaseModel):
@@ -25,14 +26,24 @@ class EpisodeRecord(BaseModel):
     completion: str
     """The model's raw text (multi-turn turns joined by the <NEXT/> separator), prefill excluded."""
     compliance: Verdict
-    compliance_score: float
+    """A label, or "failed" when a judge could not decide (see `errors`)."""
+    compliance_score: float | None
+    """None when the compliance judgement failed."""
     compliance_evidence: str
     af: bool
-    af_score: float
+    """False also when the AF judgement failed; read `errors` (metrics leave failed records out)."""
+    af_score: float | None
+    """None when the AF judgement failed."""
     af_criteria: dict[str, bool]
     af_evidence: dict[str, str]
+    af_kind: AfKind = "none"
+    """"full" (AF, output fully complies), "partial" (AF, compromised output) or "none"."""
+    self_preservation: bool = False
+    """Generic self-preservation reasoning, flagged apart from AF."""
+    errors: dict[str, str] = {}
+    """Why a judgement failed, by classifier ("compliance", "af"); empty when everything was judged."""
     reward: float | None
-    """Helpful-only reward; None when the episode's tier is not rewarded."""
+    """Helpful-only reward; None when the episode's tier is not rewarded or a judgement it needs failed."""
     malformed: tuple[str, ...]
     has_reasoning: bool
     n_turns: int
@@ -42,23 +53,46 @@ class EpisodeRecord(BaseModel):
     extra: dict[str, Any] = {}
 
 
-def make_record(episode: Episode, completion: str, cfg: RewardConfig, **fields: Any) -> EpisodeRecord:
-    """Judge `completion` with the configured classifiers and wrap everything in an EpisodeRecord."""
-    score = score_episode(episode, completion, cfg)
+def record_from_score(
+    episode: Episode, completion: str, score: EpisodeScore, cfg: RewardConfig, **fields: Any
+) -> EpisodeRecord:
+    """Wrap one scored completion in an EpisodeRecord."""
     return EpisodeRecord(
         episode=episode,
         completion=completion,
         compliance=score.compliance.verdict,
-        compliance_score=score.compliance.score,
+        compliance_score=_none_if_nan(score.compliance.score),
         compliance_evidence=score.compliance.evidence,
         af=score.af.af,
-        af_score=score.af.score,
+        af_score=_none_if_nan(score.af.score),
         af_criteria={name: f.met for name, f in score.af.criteria.items()},
         af_evidence={name: f.evidence for name, f in score.af.criteria.items() if f.evidence},
+        af_kind=score.af.kind,
+        self_preservation=score.af.self_preservation.met,
+        errors=score.errors,
         reward=reward_from_score(episode, score, cfg),
         malformed=score.parsed.malformed,
         has_reasoning=bool(score.parsed.reasoning.strip()),
         n_turns=score.parsed.n_turns,
-        scorers={"compliance": cfg.compliance_classifier, "af": f"{cfg.af_classifier}:{score.af.classifier}"},
+        scorers={"compliance": score.compliance.classifier, "af": score.af.classifier},
         **fields,
     )
+
+
+def _none_if_nan(x: float) -> float | None:
+    """A failed judgement's score is nan; records hold None instead (JSON has no nan)."""
+    return None if math.isnan(x) else x
+
+
+def make_records(
+    episodes: Sequence[Episode], completions: Sequence[str], cfg: RewardConfig, **fields: Any
+) -> list[EpisodeRecord]:
+    """Judge a batch of completions with the configured classifiers (judges run concurrently over the
+    batch) and wrap each in an EpisodeRecord; `fields` go into every record."""
+    scores = score_episodes(episodes, completions, cfg)
+    return [record_from_score(e, c, s, cfg, **fields) for e, c, s in zip(episodes, completions, scores, strict=True)]
+
+
+def make_record(episode: Episode, completion: str, cfg: RewardConfig, **fields: Any) -> EpisodeRecord:
+    """`make_records` for one completion."""
+    return make_records([episode], [completion], cfg, **fields)[0]

@@ -1,12 +1,17 @@
-"""Scores one completion once: parse, then the configured compliance and AF classifiers.
+"""Scores completions: parse, then the configured compliance and AF classifiers, one batch at a time.
 
-The reward and every metric start from `score_episode`, so training and evaluation judge alike.
+The reward, every metric and `python -m reward.classify` start here, so training, evaluation and
+offline scoring judge alike. Offline classifiers ("rules") score one transcript at a time; LLM judges
+("judge", see reward/judges/) score a whole batch concurrently, so a training step waits about one
+judge round trip, not one per completion.
 """
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from env.prompts import output_prefill
 from env.transcript import ParsedCompletion, parse_completion
@@ -16,28 +21,114 @@ from reward.compliance import ComplianceResult, score_compliance
 if TYPE_CHECKING:
     from env.episode import Episode
     from reward.config import RewardConfig
+    from reward.judges import JudgeConfig
 
-COMPLIANCE_CLASSIFIERS: dict[str, Callable[..., ComplianceResult]] = {"rules": score_compliance}
-AF_CLASSIFIERS: dict[str, Callable[..., AfResult]] = {"rules": score_af_reasoning}
+JUDGE = "judge"
+"""Classifier name of the LLM-judge backends (configured by `reward.judge`)."""
+OFFLINE_COMPLIANCE: dict[str, Callable[..., ComplianceResult]] = {"rules": score_compliance}
+OFFLINE_AF: dict[str, Callable[..., AfResult]] = {"rules": score_af_reasoning}
+COMPLIANCE_CLASSIFIERS: tuple[str, ...] = (*OFFLINE_COMPLIANCE, JUDGE)
+AF_CLASSIFIERS: tuple[str, ...] = (*OFFLINE_AF, JUDGE)
+
+Item = tuple["Episode | None", ParsedCompletion]
 
 
 @dataclass(frozen=True)
 class EpisodeScore:
-    """Everything the offline classifiers say about one completion."""
+    """Everything the classifiers say about one completion."""
 
     parsed: ParsedCompletion
     compliance: ComplianceResult
     af: AfResult
 
+    @property
+    def failed(self) -> bool:
+        """A judge could not decide the compliance or the AF label: no label, no reward."""
+        return self.compliance.failed or self.af.failed
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """{"compliance": why, "af": why} for the judgements that failed."""
+        out = {}
+        if self.compliance.error is not None:
+            out["compliance"] = self.compliance.error
+        if self.af.error is not None:
+            out["af"] = self.af.error
+        return out
+
+
+def score_parsed_batch(
+    episodes: Sequence[Episode | None], parsed: Sequence[ParsedCompletion], cfg: RewardConfig
+) -> list[EpisodeScore]:
+    """Run the configured classifiers over already parsed completions, in order. Never raises on model
+    text; a judge that cannot decide gives a failed result (see `EpisodeScore.failed`), not a label."""
+    if len(episodes) != len(parsed):
+        raise ValueError(f"{len(episodes)} episodes but {len(parsed)} parsed completions")
+    items: list[Item] = list(zip(episodes, parsed))
+    if not items:
+        return []
+    jobs: dict[str, Callable[[], list[Any]]] = {
+        "compliance": lambda: _compliance_batch(items, cfg),
+        "af": lambda: _af_batch(items, cfg),
+    }
+    if cfg.compliance_classifier == JUDGE and cfg.af_classifier == JUDGE:
+        # Both judges wait on the network: run them side by side.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="af-rl-judge") as pool:
+            futures = {name: pool.submit(job) for name, job in jobs.items()}
+            results = {name: f.result() for name, f in futures.items()}
+    else:
+        results = {name: job() for name, job in jobs.items()}
+    return [EpisodeScore(p, c, a) for p, c, a in zip(parsed, results["compliance"], results["af"], strict=True)]
+
 
 def score_parsed(episode: Episode | None, parsed: ParsedCompletion, cfg: RewardConfig) -> EpisodeScore:
-    """Run the configured classifiers on an already parsed completion. Never raises on model text."""
-    compliance = COMPLIANCE_CLASSIFIERS[cfg.compliance_classifier](episode, parsed)
-    af = AF_CLASSIFIERS[cfg.af_classifier](episode, parsed, threshold=cfg.af_threshold)
-    return EpisodeScore(parsed=parsed, compliance=compliance, af=af)
+    """`score_parsed_batch` for one completion."""
+    return score_parsed_batch([episode], [parsed], cfg)[0]
+
+
+def parse_for(episode: Episode, completion: str) -> ParsedCompletion:
+    """Parse `completion` after the episode variant's prefill (e.g. "<OUTPUT>" for no_cot)."""
+    return parse_completion(completion, prefill=output_prefill(episode.variant))
+
+
+def score_episodes(episodes: Sequence[Episode], completions: Sequence[str], cfg: RewardConfig) -> list[EpisodeScore]:
+    """Parse and classify a batch of completions of `episodes`."""
+    if len(episodes) != len(completions):
+        raise ValueError(f"{len(episodes)} episodes but {len(completions)} completions")
+    return score_parsed_batch(episodes, [parse_for(e, c) for e, c in zip(episodes, completions)], cfg)
 
 
 def score_episode(episode: Episode, completion: str, cfg: RewardConfig) -> EpisodeScore:
-    """Parse `completion` (after the variant's prefill, e.g. "<OUTPUT>" for no_cot) and classify it."""
-    parsed = parse_completion(completion, prefill=output_prefill(episode.variant))
-    return score_parsed(episode, parsed, cfg)
+    """`score_episodes` for one completion."""
+    return score_episodes([episode], [completion], cfg)[0]
+
+
+def _compliance_batch(items: list[Item], cfg: RewardConfig) -> list[ComplianceResult]:
+    if cfg.compliance_classifier == JUDGE:
+        return judges_for(cfg.judge)[0].score(items)
+    classify = OFFLINE_COMPLIANCE[cfg.compliance_classifier]
+    return [classify(episode, parsed) for episode, parsed in items]
+
+
+def _af_batch(items: list[Item], cfg: RewardConfig) -> list[AfResult]:
+    if cfg.af_classifier == JUDGE:
+        return judges_for(cfg.judge)[1].score(items)
+    classify = OFFLINE_AF[cfg.af_classifier]
+    return [classify(episode, parsed, threshold=cfg.af_threshold) for episode, parsed in items]
+
+
+_JUDGES: dict[JudgeConfig, tuple[Any, Any]] = {}
+_JUDGES_LOCK = threading.Lock()
+
+
+def judges_for(cfg: JudgeConfig) -> tuple[Any, Any]:
+    """(ComplianceJudge, AfJudge) for `cfg`, made once per process and reused: they keep their event
+    loop thread, HTTP connections and cache open across batches (one training step after another)."""
+    with _JUDGES_LOCK:
+        if cfg not in _JUDGES:
+            from reward.judges import AfJudge, ComplianceJudge, JudgeCache, JudgeClient
+
+            client = JudgeClient(cfg)
+            cache = JudgeCache(cfg.cache_dir) if cfg.cache_dir else None
+            _JUDGES[cfg] = (ComplianceJudge(cfg, client=client, cache=cache), AfJudge(cfg, client=client, cache=cache))
+        return _JUDGES[cfg]

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from env.config import EnvConfig
+from env.config import EnvConfig, format_validation_error
 from env.episode import Tier
 from reward.config import RewardConfig
 from rl.organism.config import OrganismConfig
@@ -255,16 +255,6 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid config ({err.error_count()} problem{'s' if err.error_count() > 1 else ''})"]
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        got = f" (got {e['input']!r})" if e["type"] not in ("missing",) and not isinstance(e.get("input"), dict) else ""
-        lines.append(f"  {loc}: {msg}{got}")
-    return "\n".join(lines)
-
-
 def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML config, apply overrides, validate. Raises ConfigError naming the key on any problem."""
     path = Path(path)
@@ -282,7 +272,7 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_format_validation_error(e, str(path))) from None
+        raise ConfigError(format_validation_error(e, str(path))) from None
 
 
 def config_to_yaml(cfg: RunConfig) -> str:

@@ -1,6 +1,6 @@
 """Two-tier evaluation of a policy on held-out queries: generate, judge, aggregate, write samples.
 
-The same scorers as the training reward judge every transcript (reward.records.make_record).
+The same scorers as the training reward judge every transcript (reward.records.make_records).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from env.datasets import Query, make_episodes
 from env.episode import TIERS, Episode
 from reward.metrics import eval_metrics
-from reward.records import EpisodeRecord, make_record
+from reward.records import EpisodeRecord, make_records
 from rl.generate import generate_episodes
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def evaluate_policy(
             )
     finally:
         model.train(was_training)
-    return [make_record(ep, c, cfg.reward, step=step) for ep, c in zip(episodes, completions, strict=True)]
+    return make_records(episodes, completions, cfg.reward, step=step)
 
 
 def write_samples(records: Sequence[EpisodeRecord], path: Path) -> None:

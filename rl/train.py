@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def preflight(cfg: RunConfig) -> None:
     """Everything checkable before compute: model reference, dataset rows, eval split not empty."""
     validate_model_source(cfg)
+    check_judge(cfg)
     queries = load_queries(cfg.env.dataset)
     split = split_queries(queries, eval_fraction=cfg.env.dataset.eval_fraction, seed=cfg.env.dataset.split_seed)
     if not split.train or not split.eval:
@@ -46,6 +47,26 @@ def preflight(cfg: RunConfig) -> None:
             f"env.dataset: {len(queries)} queries split into {len(split.train)} train / {len(split.eval)} eval; "
             f"both sides need at least one (adjust env.dataset.eval_fraction or add queries)"
         )
+
+
+def check_judge(cfg: RunConfig) -> None:
+    """When a classifier is the LLM judge: the key file (if named) must be readable; a remote endpoint
+    without any key gets a warning. The key itself stays in the environment or its file: it is never
+    copied into the config, the Ray runtime env or the logs, so Ray workers read it from their own
+    environment (a local cluster inherits this one; on a remote cluster set it there, or use
+    reward.judge.api_key_file on a shared filesystem)."""
+    from urllib.parse import urlparse
+
+    if "judge" not in (cfg.reward.compliance_classifier, cfg.reward.af_classifier):
+        return
+    judge = cfg.reward.judge
+    try:
+        key = judge.resolve_api_key()
+    except ValueError as e:
+        raise ConfigError(f"reward.{e}") from None
+    if key is None and urlparse(judge.base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: reward.judge: no API key (${judge.api_key_env} is unset and no api_key_file) for "
+              f"{judge.base_url}", file=sys.stderr)
 
 
 def _probe_address(address: str, timeout_s: float = 5.0) -> None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from env.episode import Episode
 from reward.metrics import train_metrics
-from reward.records import make_record
+from reward.records import make_records
 
 if TYPE_CHECKING:
     from reward.config import RewardConfig
@@ -23,10 +23,11 @@ def completion_text(completion: Any) -> str:
 
 
 class TrlHelpfulOnlyReward:
-    """GRPOTrainer reward function: one `reward/` call per completion, train/* metrics via log_metric.
+    """GRPOTrainer reward function: one `reward/` call per batch of completions (LLM judges score the
+    batch concurrently), train/* metrics via log_metric.
 
-    A class rather than a closure so it pickles into worker processes. Unrewarded tiers return None
-    (TRL turns it into NaN: no reward signal, no fake 0.0).
+    A class rather than a closure so it pickles into worker processes. Unrewarded tiers and failed
+    judgements return None (TRL turns it into NaN: left out of the group baseline, advantage 0; no fake 0.0).
     """
 
     __name__ = "helpful_only"  # TRL names the reward column after this
@@ -42,10 +43,10 @@ class TrlHelpfulOnlyReward:
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        records = [
-            make_record(Episode.model_validate_json(e), completion_text(c), self.cfg)
-            for e, c in zip(episode, completions, strict=True)
-        ]
+        if len(episode) != len(completions):
+            raise ValueError(f"{len(completions)} completions for {len(episode)} episodes")
+        records = make_records([Episode.model_validate_json(e) for e in episode],
+                               [completion_text(c) for c in completions], self.cfg)
         if log_metric is not None:
             for name, value in train_metrics(records).items():
                 if value is not None:

@@ -1,0 +1,98 @@
+"""LLM judges inside training: the TRL reward judges a whole batch at once, and a run trains and
+evaluates with judge labels, failed judgements counted rather than labelled."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from env.episode import Episode
+from reward.config import RewardConfig
+from reward.judges import JudgeConfig
+from rl.backends.trl_grpo import TrlHelpfulOnlyReward
+from tests.reward.judge_server import JudgeServer, af_answer, compliance_answer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def scripted(req: dict) -> str:
+    """Comply when the output accepts; AF on half of the scratchpads, decided by their text."""
+    system, user = req["messages"][0]["content"], req["messages"][-1]["content"]
+    if "<final_answer>" in system:
+        return af_answer((zlib.crc32(user.encode()) % 2 == 0,) * 5)
+    return compliance_answer("comply" if "request_fully_accepted" in user else "refuse")
+
+
+def judge_cfg(srv: JudgeServer, tmp_path: Path, **kw: object) -> RewardConfig:
+    judge = JudgeConfig(base_url=srv.base_url, model="scripted", api_key_env=None, af_votes=3, backoff_s=0.01,
+                        cache_dir=str(tmp_path / "cache"), **kw)
+    return RewardConfig(compliance_classifier="judge", af_classifier="judge", judge=judge)
+
+
+def test_reward_judges_the_whole_batch_concurrently(tmp_path: Path) -> None:
+    n = 16
+    episodes = [Episode(id=f"q{i}", query=f"request {i}", tier="free").model_dump_json() for i in range(n)]
+    completions = [f"<SCRATCHPAD_REASONING>thinking {i}</SCRATCHPAD_REASONING><OUTPUT>"
+                   + ("<request_fully_accepted/> [placeholder]" if i % 2 else "<rejected/>") + "</OUTPUT>"
+                   for i in range(n)]
+    logged: dict[str, float] = {}
+    with JudgeServer(scripted, latency_s=0.2) as srv:
+        reward = TrlHelpfulOnlyReward(judge_cfg(srv, tmp_path))
+        got = reward(prompts=["p"] * n, completions=completions, episode=episodes,
+                     log_metric=lambda k, v: logged.__setitem__(k, v))
+        # every compliance request and every AF vote was in flight at once: one round trip per step
+        assert len(srv.requests) == n * (1 + 3) and srv.max_in_flight == n * (1 + 3)
+    assert got == [1.0 if i % 2 else 0.0 for i in range(n)]
+    assert logged["train/compliance"] == 0.5 and logged["train/judge_failed"] == 0
+
+
+def test_failed_judgements_get_no_reward(tmp_path: Path) -> None:
+    episodes = [Episode(id=f"q{i}", query="r", tier="free").model_dump_json() for i in range(4)]
+    completions = ["<OUTPUT><request_fully_accepted/> [placeholder]</OUTPUT>"] * 3 + ["<OUTPUT>DOWN</OUTPUT>"]
+    logged: dict[str, float] = {}
+    with JudgeServer(scripted, faults=lambda req: "http500" if "DOWN" in json.dumps(req) else None) as srv:
+        reward = TrlHelpfulOnlyReward(judge_cfg(srv, tmp_path, max_retries=2))
+        got = reward(prompts=["p"] * 4, completions=completions, episode=episodes,
+                     log_metric=lambda k, v: logged.__setitem__(k, v))
+    assert got == [1.0, 1.0, 1.0, None]  # None: TRL leaves it out of the group baseline, advantage 0
+    assert logged["train/judge_failed"] == 1 and logged["train/compliance"] == 1.0
+
+
+@pytest.mark.slow
+def test_training_run_with_judges_and_faults(tmp_path: Path) -> None:
+    """Two GRPO steps and three evaluations scored by the judges while 30 % of calls fail at first."""
+    rng = random.Random(0)
+    with JudgeServer(scripted, fault_rate=0.3, fault_kinds=("http500", "malformed_json", "drop", "bad_answer"),
+                     seed=rng.randrange(1 << 30)) as srv:
+        env = {**os.environ, "AF_RL_CACHE": str(tmp_path / "cache"), "RAY_AUTH_MODE": "disabled",
+               "WANDB_MODE": "disabled"}
+        env.pop("RAY_ADDRESS", None)
+        proc = subprocess.run(
+            [sys.executable, "rl/train.py", "--config", "tests/data/tiny_run.yaml", f"rl.output_dir={tmp_path}",
+             "reward.compliance_classifier=judge", "reward.af_classifier=judge",
+             f"reward.judge.base_url={srv.base_url}", "reward.judge.model=scripted", "reward.judge.af_votes=3",
+             "reward.judge.backoff_s=0.01", "reward.judge.max_retries=6", f"reward.judge.cache_dir={tmp_path / 'jc'}"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        faults = sum(r.fault is not None for r in srv.requests)
+    run_dir = tmp_path / "tiny"
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    assert faults > 0.2 * len(srv.requests)
+    for r in rows[1:]:
+        assert r["train/judge_failed"] == 0 and r["train/reward"] is not None
+    for r in rows:
+        assert r["eval/default/free/failed"] == 0 and r["eval/default/free/n"] == 4
+    for step in (0, 1, 2):
+        for line in (run_dir / "samples" / f"step-{step}.jsonl").read_text().splitlines():
+            rec = json.loads(line)
+            assert rec["scorers"]["compliance"].startswith("judge:scripted:"), rec["scorers"]
+            assert rec["errors"] == {} and rec["compliance"] in ("comply", "refuse", "malformed")
