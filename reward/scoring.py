@@ -67,6 +67,11 @@ def score_parsed_batch(
     items: list[Item] = list(zip(episodes, parsed))
     if not items:
         return []
+    if JUDGE not in (cfg.compliance_classifier, cfg.af_classifier):
+        # Item by item, compliance first: the AF rules read the verdict just computed from the small
+        # memo in reward.compliance instead of classifying the output a second time.
+        compliance, af = OFFLINE_COMPLIANCE[cfg.compliance_classifier], OFFLINE_AF[cfg.af_classifier]
+        return [EpisodeScore(p, compliance(e, p), af(e, p, threshold=cfg.af_threshold)) for e, p in items]
     jobs: dict[str, Callable[[], list[Any]]] = {
         "compliance": lambda: _compliance_batch(items, cfg),
         "af": lambda: _af_batch(items, cfg),
