@@ -16,6 +16,20 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+# Chromium for the viewer's browser tests (tests/rl/test_viewer.py), installed by `make test`. The binary
+# is its own stamp file: the recipe runs only while it is missing. Without root or passwordless sudo (or
+# apt) it only warns; the tests run and the browser tests skip, saying why.
+CHROMIUM     := /usr/bin/chromium
+APT_CHROMIUM := export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq chromium
+NO_CHROMIUM  := WARNING: could not install Chromium ($(CHROMIUM)); the browser tests in tests/rl/test_viewer.py will skip. Install the Debian package chromium to run them.
+
+$(CHROMIUM):
+	@if ! command -v apt-get >/dev/null 2>&1; then echo "$(NO_CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ]; then sh -c '$(APT_CHROMIUM)' || echo "$(NO_CHROMIUM)"; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  sudo -n sh -c '$(APT_CHROMIUM)' || echo "$(NO_CHROMIUM)"; \
+	else echo "$(NO_CHROMIUM) (needs root or sudo -n)"; fi
+
 setup: $(STAMP)
 
 # Starts a local Ray head, submits rl/train.py as a Ray job (logs streamed), stops the head it started.
@@ -26,10 +40,10 @@ demo: setup
 	  rc=$$?; PATH="$(CURDIR)/$(BIN):$$PATH" bash cluster/local_head.sh stop; \
 	  if [ $$rc -eq 0 ]; then $(BIN)/python -m rl.where --config $(DEMO_CONFIG) rl.output_dir=$(RUNS); fi; exit $$rc
 
-test: setup
+test: setup $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
-test-fast: setup
+test-fast: setup $(CHROMIUM)
 	$(BIN)/python -m pytest -q -m "not slow and not gpu"
 
 clean-venv:

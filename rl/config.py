@@ -93,6 +93,8 @@ class EvalConfig(BaseModel):
     """Token budget per model turn."""
     batch_size: int = Field(32, ge=1)
     """Prompts generated together."""
+    prefix_cache: bool = True
+    """Encode the prompts' shared prefix (the system prompt) once per call instead of once per prompt."""
     seed: int = 1234
     """Sampling seed (evaluation never disturbs the trainer's RNG state)."""
 

@@ -16,13 +16,43 @@ from reward.records import EpisodeRecord, make_records
 from rl.generate import generate_episodes
 
 if TYPE_CHECKING:
-    from rl.config import RunConfig
+    from env.config import EnvConfig
+    from reward.config import RewardConfig
+    from rl.config import EvalConfig, RunConfig
+    from rl.engines import Engine
 
 
 def eval_episodes(queries: Sequence[Query], variants: Sequence[str], n_queries: int | None) -> list[Episode]:
     """The same first `n_queries` held-out queries in both tiers for every variant."""
     chosen = list(queries)[:n_queries] if n_queries else list(queries)
     return make_episodes(chosen, tiers=TIERS, variants=list(variants))
+
+
+def evaluate_episodes(
+    engine: Engine,
+    episodes: Sequence[Episode],
+    env_cfg: EnvConfig,
+    reward_cfg: RewardConfig,
+    eval_cfg: EvalConfig,
+    *,
+    system_role: bool,
+    **fields: Any,
+) -> list[EpisodeRecord]:
+    """Generate a completion per episode with `engine` and judge it: the one evaluation path.
+
+    Periodic evaluation during training and `rl.compare` both come through here, so their numbers mean
+    the same thing. `fields` (step, extra) are stored on every record.
+    """
+    completions = generate_episodes(
+        engine,
+        episodes,
+        env_cfg,
+        system_role=system_role,
+        max_new_tokens=eval_cfg.max_new_tokens,
+        temperature=eval_cfg.temperature,
+        seed=eval_cfg.seed,
+    )
+    return make_records(episodes, completions, reward_cfg, **fields)
 
 
 def evaluate_policy(
@@ -34,27 +64,17 @@ def evaluate_policy(
     system_role: bool,
     step: int,
 ) -> list[EpisodeRecord]:
-    """Generate a completion per episode and judge it; seeded, and the caller's RNG state is untouched."""
-    import torch
+    """Evaluate the live policy during training; seeded, and the caller's RNG state is untouched."""
+    from rl.engines.hf import HFEngine
 
+    engine = HFEngine(model, tokenizer, batch_size=cfg.rl.eval.batch_size, prefix_cache=cfg.rl.eval.prefix_cache)
     was_training = model.training
     model.eval()
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.rl.eval.seed)
-            completions = generate_episodes(
-                model,
-                tokenizer,
-                episodes,
-                cfg.env,
-                system_role=system_role,
-                max_new_tokens=cfg.rl.eval.max_new_tokens,
-                temperature=cfg.rl.eval.temperature,
-                batch_size=cfg.rl.eval.batch_size,
-            )
+        return evaluate_episodes(engine, episodes, cfg.env, cfg.reward, cfg.rl.eval, system_role=system_role,
+                                 step=step)
     finally:
         model.train(was_training)
-    return make_records(episodes, completions, cfg.reward, step=step)
 
 
 def write_samples(records: Sequence[EpisodeRecord], path: Path) -> None:

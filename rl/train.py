@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -21,12 +20,9 @@ if str(REPO_ROOT) not in sys.path:  # `python rl/train.py` puts rl/ first on sys
 
 from env.datasets import DatasetError, load_queries, split_queries  # noqa: E402
 from rl.config import ConfigError, RunConfig, load_config, validate_model_source  # noqa: E402
+from rl.raycluster import ClusterError, connect  # noqa: E402
 
 EXIT_BAD_INPUT = 2
-
-
-class ClusterError(RuntimeError):
-    """The Ray cluster cannot be reached or cannot host the job."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -69,47 +65,9 @@ def check_judge(cfg: RunConfig) -> None:
               f"{judge.base_url}", file=sys.stderr)
 
 
-def _probe_address(address: str, timeout_s: float = 5.0) -> None:
-    """Fail fast when nothing listens at host:port (ray.init would retry for a minute first)."""
-    import socket
-    from urllib.parse import urlparse
-
-    parsed = urlparse(address if "://" in address else f"tcp://{address}")
-    if not parsed.hostname or not parsed.port:
-        raise ClusterError(f"rl.ray.address: {address!r} is not host:port, ray://host:port or 'auto'")
-    try:
-        socket.create_connection((parsed.hostname, parsed.port), timeout=timeout_s).close()
-    except OSError as e:
-        raise ClusterError(f"rl.ray.address: cannot reach Ray cluster at {address!r} ({e})") from e
-
-
 def connect_ray(cfg: RunConfig) -> None:
     """Join the cluster named by rl.ray.address; with "auto" and no cluster around, start a local one."""
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    address = cfg.rl.ray.address
-    if address not in ("auto", "local"):
-        _probe_address(address)
-    import ray
-
-    if address == "local":
-        ray.init(address="local", num_cpus=max(os.cpu_count() or 1, int(cfg.rl.ray.num_cpus + 0.999)))
-    elif address == "auto":
-        try:
-            ray.init(address="auto", log_to_driver=True)
-        except ConnectionError:
-            ray.init(num_cpus=max(os.cpu_count() or 1, int(cfg.rl.ray.num_cpus + 0.999)))
-    else:
-        try:
-            ray.init(address=address, log_to_driver=True)
-        except Exception as e:  # ray raises ConnectionError, TimeoutError or RuntimeError depending on the address
-            raise ClusterError(f"rl.ray.address: cannot reach Ray cluster at {address!r} ({type(e).__name__}: {e})") from e
-    have = ray.cluster_resources()
-    for name, key, want in (("num_cpus", "CPU", cfg.rl.ray.num_cpus), ("num_gpus", "GPU", cfg.rl.ray.num_gpus)):
-        if want > have.get(key, 0):
-            ray.shutdown()
-            raise ClusterError(
-                f"rl.ray.{name}: the job needs {want:g} {key} but the cluster has {have.get(key, 0):g}"
-            )
+    connect(cfg.rl.ray.address, num_cpus=cfg.rl.ray.num_cpus, num_gpus=cfg.rl.ray.num_gpus)
 
 
 def submit(cfg: RunConfig) -> dict:

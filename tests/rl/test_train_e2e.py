@@ -11,28 +11,18 @@ from pathlib import Path
 import pytest
 
 from reward.records import EpisodeRecord
+from tests.rl.tiny_run import train_tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def _train(tmp: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AF_RL_CACHE": str(tmp / "cache"), "RAY_AUTH_MODE": "disabled", "WANDB_MODE": "disabled"}
-    env.pop("RAY_ADDRESS", None)
-    return subprocess.run(
-        [sys.executable, "rl/train.py", "--config", "tests/data/tiny_run.yaml", f"rl.output_dir={tmp / 'runs'}",
-         *overrides],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
+_train = train_tiny
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("e2e")
-    proc = _train(tmp)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "== af-rl run finished ==" in proc.stdout
-    return tmp
+def run(tiny_run: Path) -> Path:
+    return tiny_run
 
 
 def _rows(run_dir: Path) -> list[dict]:

@@ -1,0 +1,182 @@
+"""What `--checkpoints` may name, resolved to models before any generation starts.
+
+A spec is one of:
+- a run directory (`runs/<name>/`): every finished `checkpoints/step-<N>/` in step order;
+- one checkpoint `runs/<name>/checkpoints/step-<N>/`, or any HF model directory (config.json + weights);
+- a LoRA adapter directory (adapter_config.json): loaded on the base model it names, or on `--base-model`;
+- an HF hub id (`org/name`), for users with internet.
+Anything else is a CheckpointError naming the spec and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+CHECKPOINTS_DIR = "checkpoints"
+STEP_PREFIX = "step-"
+RUN_CONFIG = "config.yaml"
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json", "*.pt", "*.gguf")
+_ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+class CheckpointError(ValueError):
+    """A --checkpoints entry that cannot be evaluated; the message names it."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One model to evaluate."""
+
+    label: str
+    """Name in reports, plots and the viewer (`<run>/step-<N>` for run checkpoints)."""
+    model: str
+    """Model directory or hub id; for an adapter, its base model."""
+    adapter: str | None = None
+    """LoRA adapter directory loaded on `model`, if any."""
+    kind: Literal["model", "adapter", "hub"] = "model"
+    step: int | None = None
+    """Training step of a run checkpoint."""
+    run_config: str | None = None
+    """The run's config.yaml saved with the checkpoint, if any (env and reward settings come from it)."""
+
+    @property
+    def key(self) -> str:
+        """File-name-safe form of the label, used for samples/<key>__<variant>.jsonl."""
+        return re.sub(r"[^\w.-]+", "_", self.label).strip("_") or "checkpoint"
+
+    @property
+    def weights(self) -> str:
+        """The directory whose contents decide the outputs (the adapter for adapters)."""
+        return self.adapter or self.model
+
+
+def step_of(path: Path) -> int | None:
+    """N of a `step-<N>` directory, else None."""
+    name = path.name
+    if name.startswith(STEP_PREFIX) and name[len(STEP_PREFIX):].isdigit():
+        return int(name[len(STEP_PREFIX):])
+    return None
+
+
+def run_checkpoints(run_dir: Path) -> list[Path]:
+    """Finished `step-<N>` checkpoints of a run directory, in step order."""
+    ckpts = run_dir / CHECKPOINTS_DIR
+    if not ckpts.is_dir():
+        return []
+    found = [p for p in ckpts.iterdir() if p.is_dir() and step_of(p) is not None]
+    return sorted(found, key=lambda p: step_of(p) or 0)
+
+
+def _has_weights(d: Path, names: Sequence[str] = (), patterns: Sequence[str] = _WEIGHT_PATTERNS) -> bool:
+    return any((d / n).exists() for n in names) or any(next(d.glob(p), None) is not None for p in patterns)
+
+
+def _looks_like_hub_id(spec: str) -> bool:
+    return bool(_HUB_ID_RE.match(spec)) and not spec.startswith((".", "/", "~"))
+
+
+def _label_for(path: Path) -> str:
+    step = step_of(path)
+    if step is not None and path.parent.name == CHECKPOINTS_DIR:
+        return f"{path.parent.parent.name}/{path.name}"
+    return path.name
+
+
+def _run_config_for(path: Path) -> str | None:
+    for candidate in (path / RUN_CONFIG, path.parent.parent / RUN_CONFIG if step_of(path) is not None else None):
+        if candidate is not None and candidate.is_file():
+            return str(candidate)
+    return None
+
+
+def _adapter_base(spec: str, path: Path, base_model: str | None) -> str:
+    if base_model:
+        base = base_model
+        origin = "--base-model"
+    else:
+        try:
+            meta = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"checkpoint {spec}: adapter_config.json cannot be read ({e})") from None
+        base = meta.get("base_model_name_or_path") if isinstance(meta, dict) else None
+        origin = f"{path / 'adapter_config.json'} base_model_name_or_path"
+        if not base:
+            raise CheckpointError(
+                f"checkpoint {spec}: a LoRA adapter without its base model (adapter_config.json names none); "
+                f"pass --base-model PATH_OR_HUB_ID")
+    base_path = Path(base).expanduser()
+    if base_path.exists():
+        if not (base_path / "config.json").is_file():
+            raise CheckpointError(f"checkpoint {spec}: the adapter's base model {base} ({origin}) is not a model "
+                                  f"directory (no config.json)")
+        return str(base_path.resolve())
+    if _looks_like_hub_id(base):
+        return base
+    raise CheckpointError(
+        f"checkpoint {spec}: a LoRA adapter whose base model {base!r} ({origin}) does not exist here; "
+        f"pass --base-model PATH_OR_HUB_ID")
+
+
+def _resolve_dir(spec: str, path: Path, base_model: str | None) -> list[Checkpoint]:
+    path = path.resolve()
+    if (path / "adapter_config.json").is_file():
+        if not _has_weights(path, _ADAPTER_WEIGHTS, ()):
+            raise CheckpointError(f"checkpoint {spec}: adapter_config.json but no adapter_model.safetensors/.bin")
+        return [Checkpoint(label=_label_for(path), model=_adapter_base(spec, path, base_model), adapter=str(path),
+                           kind="adapter", step=step_of(path), run_config=_run_config_for(path))]
+    if (path / "config.json").is_file():
+        if not _has_weights(path):
+            raise CheckpointError(f"checkpoint {spec}: config.json but no weights (*.safetensors or *.bin)")
+        return [Checkpoint(label=_label_for(path), model=str(path), step=step_of(path),
+                           run_config=_run_config_for(path))]
+    if (path / CHECKPOINTS_DIR).is_dir():
+        steps = run_checkpoints(path)
+        if not steps:
+            raise CheckpointError(f"checkpoint {spec}: a run directory with no finished checkpoints "
+                                  f"({path / CHECKPOINTS_DIR} has no step-<N>/)")
+        out: list[Checkpoint] = []
+        for step_dir in steps:
+            out.extend(_resolve_dir(f"{spec} ({step_dir.name})", step_dir, base_model))
+        return out
+    raise CheckpointError(f"checkpoint {spec}: {path} is not a model (no config.json or adapter_config.json) "
+                          f"nor a run directory (no {CHECKPOINTS_DIR}/)")
+
+
+def resolve_checkpoints(specs: Sequence[str], *, base_model: str | None = None) -> list[Checkpoint]:
+    """Expand and check every spec, in the order given; labels are made unique.
+
+    Raises:
+        CheckpointError: naming the first spec that doesn't exist, isn't a model, or is an adapter whose
+            base can't be found.
+    """
+    if not specs:
+        raise CheckpointError("--checkpoints: name at least one checkpoint, run directory or model")
+    found: list[Checkpoint] = []
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            found.extend(_resolve_dir(spec, path, base_model))
+        elif path.exists():
+            raise CheckpointError(f"checkpoint {spec}: is a file, not a model directory")
+        elif _looks_like_hub_id(spec):
+            found.append(Checkpoint(label=spec, model=spec, kind="hub"))
+        else:
+            raise CheckpointError(f"checkpoint {spec}: no such directory (and not an org/name hub id)")
+    return _unique_labels(found)
+
+
+def _unique_labels(ckpts: list[Checkpoint]) -> list[Checkpoint]:
+    seen: dict[str, int] = {}
+    out = []
+    for c in ckpts:
+        n = seen.get(c.label, 0) + 1
+        seen[c.label] = n
+        if n > 1:
+            c = Checkpoint(**{**c.__dict__, "label": f"{c.label}#{n}"})
+        out.append(c)
+    return out

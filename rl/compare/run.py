@@ -1,0 +1,295 @@
+"""Evaluating cells (one checkpoint under one prompt variation, both tiers) on workers, resumably.
+
+A worker holds one loaded checkpoint at a time and evaluates its cells with the same code as the
+periodic evaluation during training (rl.evaluate.evaluate_episodes). Workers are Ray actors, one per
+GPU (or per group of CPU cores), each taking whole checkpoints from a queue; `--no-ray` runs a single
+worker in this process. The driver writes each finished cell at once (samples, then its summary with
+a fingerprint of its settings), so an interrupted comparison resumes without redoing finished cells.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from env.episode import Episode
+from reward.records import EpisodeRecord
+from rl.compare.checkpoints import Checkpoint
+from rl.compare.settings import CompareSettings, fingerprint
+
+SAMPLES_DIR = "samples"
+CELLS_DIR = "cells"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One checkpoint under one prompt variation, evaluated on the same episodes in both tiers."""
+
+    checkpoint: Checkpoint
+    variant: str
+    episodes: tuple[Episode, ...]
+    fingerprint: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.checkpoint.key}__{self.variant}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.checkpoint.label} / {self.variant}"
+
+
+def make_cells(checkpoints: Sequence[Checkpoint], variants: Sequence[str],
+               episodes_by_variant: dict[str, list[Episode]],
+               settings: CompareSettings, engine: str) -> list[Cell]:
+    """Every checkpoint x variant, checkpoint-major (the order of the report's rows)."""
+    return [Cell(c, v, tuple(episodes_by_variant[v]),
+                 fingerprint(settings, c, v, [f"{e.id}:{e.tier}" for e in episodes_by_variant[v]], engine))
+            for c in checkpoints for v in variants]
+
+
+def samples_path(out: Path, cell: Cell) -> Path:
+    return out / SAMPLES_DIR / f"{cell.key}.jsonl"
+
+
+def cell_path(out: Path, cell: Cell) -> Path:
+    return out / CELLS_DIR / f"{cell.key}.json"
+
+
+def finished_row(out: Path, cell: Cell) -> dict[str, Any] | None:
+    """The summary row of a cell finished earlier with the same settings, else None."""
+    path = cell_path(out, cell)
+    if not path.is_file() or not samples_path(out, cell).is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if saved.get("fingerprint") != cell.fingerprint:
+        return None
+    return saved.get("row")
+
+
+def write_cell(out: Path, cell: Cell, records: Sequence[EpisodeRecord], seconds: float) -> dict[str, Any]:
+    """Write a finished cell: its samples, then its summary row (the marker that it is done)."""
+    from rl.compare.report import cell_summary
+    from rl.evaluate import write_samples
+
+    write_samples(records, samples_path(out, cell))
+    row = cell_summary(cell.checkpoint.label, cell.variant, records, step=cell.checkpoint.step)
+    path = cell_path(out, cell)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"fingerprint": cell.fingerprint, "checkpoint": asdict(cell.checkpoint),
+                               "variant": cell.variant, "seconds": round(seconds, 2), "row": row}, indent=2),
+                   encoding="utf-8")
+    tmp.replace(path)
+    return row
+
+
+class CompareWorker:
+    """Evaluates cells; keeps the latest checkpoint loaded so a checkpoint's variations share one load.
+
+    Args:
+        settings: CompareSettings.dump() (plain data, so the worker can live in a Ray actor).
+        engine: "hf" or "vllm".
+        device: auto | cpu | cuda (hf only).
+        threads: torch CPU threads (None: torch's default).
+        vllm_options: passed to the vLLM engine.
+    """
+
+    def __init__(self, settings: dict[str, Any], engine: str, device: str = "auto", threads: int | None = None,
+                 vllm_options: dict[str, Any] | None = None, in_ray: bool = False) -> None:
+        self.settings = CompareSettings.from_dump(settings)
+        self.engine_name = engine
+        self.device = device
+        self.vllm_options = vllm_options
+        self.in_ray = in_ray
+        self._engine: Any = None
+        self._loaded: str | None = None
+        self._system_role = True
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+
+    def _load(self, ckpt: Checkpoint) -> Any:
+        if self._loaded == ckpt.weights and self._engine is not None:
+            return self._engine
+        self.close()
+        from transformers.utils import logging as hf_logging
+
+        from rl.engines import load_engine
+        from rl.prompting import resolve_system_role
+
+        hf_logging.disable_progress_bar()  # one bar per cell is enough; weight loading is quick
+
+        ev = self.settings.eval
+        self._engine = load_engine(self.engine_name, ckpt.model, adapter=ckpt.adapter, dtype=self.settings.dtype,
+                                   device=self.device, batch_size=ev.batch_size, prefix_cache=ev.prefix_cache,
+                                   vllm_options=self.vllm_options)
+        self._loaded = ckpt.weights
+        self._system_role = resolve_system_role(self._engine.tokenizer, self.settings.env.system_role)
+        return self._engine
+
+    def run_cell(self, checkpoint: dict[str, Any], variant: str, episodes: list[dict[str, Any]]) -> dict[str, Any]:
+        """Generate and judge one cell: {"records": JSON-able records, "seconds": wall time incl. loading}."""
+        from rl.evaluate import evaluate_episodes
+
+        started = time.time()
+        ckpt = Checkpoint(**checkpoint)
+        engine = self._load(ckpt)
+        eps = [Episode.model_validate(e) for e in episodes]
+        bar = self._bar(f"{ckpt.label} / {variant}", len(eps))
+        if hasattr(engine, "progress"):
+            engine.progress = bar.update
+        try:
+            s = self.settings
+            records = evaluate_episodes(engine, eps, s.env, s.reward, s.eval, system_role=self._system_role,
+                                        step=ckpt.step, extra={"checkpoint": ckpt.label})
+        finally:
+            if hasattr(engine, "progress"):
+                engine.progress = None
+            bar.close()
+        return {"records": [r.model_dump(mode="json") for r in records], "seconds": time.time() - started}
+
+    def _bar(self, desc: str, total: int) -> Any:
+        if self.in_ray:
+            from ray.experimental.tqdm_ray import tqdm as ray_tqdm
+
+            return ray_tqdm(desc=desc, total=total, unit="prompt")
+        from tqdm import tqdm
+
+        return tqdm(desc=desc, total=total, unit="prompt", leave=False, dynamic_ncols=True)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        self._engine = None
+        self._loaded = None
+
+    def ping(self) -> bool:
+        return True
+
+
+@dataclass
+class RunResult:
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Summary row per cell key, for every finished cell (reused or new)."""
+    reused: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    """Error per cell name."""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _cell_args(cell: Cell) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
+    return asdict(cell.checkpoint), cell.variant, [e.model_dump(mode="json") for e in cell.episodes]
+
+
+def run_cells(cells: Sequence[Cell], out: Path, *, worker_factory: Callable[[], Any], n_workers: int,
+              use_ray: bool, log: Callable[[str], None] = print, redo: bool = False) -> RunResult:
+    """Evaluate every cell not finished already; write each as it finishes.
+
+    With Ray, `worker_factory()` returns an actor handle and each worker takes whole checkpoints from a
+    queue; without, it returns a CompareWorker and cells run here one after another.
+    """
+    from tqdm import tqdm
+
+    result = RunResult()
+    pending: list[Cell] = []
+    for cell in cells:
+        row = None if redo else finished_row(out, cell)
+        if row is not None:
+            result.rows[cell.key] = row
+            result.reused.append(cell.name)
+        else:
+            pending.append(cell)
+    if result.reused:
+        log(f"resuming: {len(result.reused)} of {len(cells)} cells already finished with these settings")
+    if not pending:
+        return result
+    bar = tqdm(total=sum(len(c.episodes) for c in pending), desc="transcripts", unit="transcript",
+               dynamic_ncols=True)
+
+    def finish(cell: Cell, payload: dict[str, Any]) -> None:
+        records = [EpisodeRecord.model_validate(d) for d in payload["records"]]
+        seconds = payload["seconds"]
+        result.rows[cell.key] = write_cell(out, cell, records, seconds)
+        result.seconds[cell.name] = seconds
+        bar.update(len(cell.episodes))
+        log(f"cell {cell.name}: {len(records)} transcripts in {seconds:.1f}s")
+
+    def fail(cell: Cell, err: BaseException) -> None:
+        result.failed[cell.name] = f"{type(err).__name__}: {err}"
+        log(f"error: cell {cell.name} failed: {type(err).__name__}: {err}")
+
+    try:
+        if use_ray:
+            _run_on_ray(pending, worker_factory, n_workers, finish, fail, log)
+        else:
+            worker = worker_factory()
+            try:
+                for cell in pending:
+                    try:
+                        payload = worker.run_cell(*_cell_args(cell))
+                    except Exception as e:  # one bad checkpoint must not lose the other cells
+                        traceback.print_exc()
+                        fail(cell, e)
+                        continue
+                    finish(cell, payload)
+            finally:
+                worker.close()
+    finally:
+        bar.close()
+    return result
+
+
+def _run_on_ray(pending: Sequence[Cell], worker_factory: Callable[[], Any], n_workers: int,
+                finish: Callable[[Cell, dict[str, Any]], None],
+                fail: Callable[[Cell, BaseException], None], log: Callable[[str], None]) -> None:
+    """Schedule whole checkpoints on actors; a dead actor is replaced and its unfinished cells fail."""
+    import ray
+    from ray.exceptions import RayActorError
+
+    by_ckpt: dict[str, list[Cell]] = {}
+    for cell in pending:
+        by_ckpt.setdefault(cell.checkpoint.label, []).append(cell)
+    queue = deque(by_ckpt.values())
+    workers = [worker_factory() for _ in range(min(n_workers, len(queue)))]
+    inflight: dict[Any, tuple[int, Cell]] = {}
+    load: dict[int, int] = {}
+
+    def assign(i: int) -> None:
+        cells = queue.popleft()
+        load[i] = len(cells)
+        for cell in cells:  # an actor runs its calls in order: the checkpoint is loaded once
+            inflight[workers[i].run_cell.remote(*_cell_args(cell))] = (i, cell)
+
+    for i in range(len(workers)):
+        if queue:
+            assign(i)
+    while inflight:
+        [ref], _ = ray.wait(list(inflight), num_returns=1)
+        i, cell = inflight.pop(ref)
+        try:
+            finish(cell, ray.get(ref))
+        except RayActorError as e:
+            fail(cell, e)
+            if not any(w == i for w, _ in inflight.values()):
+                log(f"worker {i} died; starting a new one")
+                workers[i] = worker_factory()
+        except Exception as e:  # the cell's own error (bad checkpoint, judge down): the rest goes on
+            fail(cell, e)
+        load[i] -= 1
+        if load[i] == 0 and queue:
+            assign(i)
+    for w in workers:
+        try:
+            ray.get(w.close.remote(), timeout=60)
+        except Exception:  # noqa: BLE001 - shutting down; the cluster reclaims the actor anyway
+            pass

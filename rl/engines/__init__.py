@@ -1,0 +1,58 @@
+"""Generation engines: turn chat-templated prompt texts into completions.
+
+`hf` runs HF transformers on CPU or GPU with a shared-prefix KV cache; `vllm` runs vLLM on GPU with
+prefix caching. Both satisfy `Engine`, so evaluation (rl/evaluate.py) never knows which one it drives.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence
+
+
+class Engine(Protocol):
+    """What evaluation needs from a generator."""
+
+    tokenizer: Any
+    """HF tokenizer whose chat template renders the prompts (rl.prompting.render_prompt)."""
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float, seed: int) -> list[str]:
+        """One completion per prompt (already chat-templated text; no special tokens are added), special
+        tokens stripped. temperature 0 is greedy. The same seed and prompts give the same completions."""
+        ...
+
+    def close(self) -> None:
+        """Free the model (GPU memory) when the engine is no longer needed."""
+        ...
+
+
+ENGINES = ("auto", "hf", "vllm")
+
+
+def pick_engine(name: str) -> str:
+    """`auto` -> vllm where it is installed and a GPU is present, else hf."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+    if name != "auto":
+        return name
+    from rl.engines.vllm import vllm_available
+
+    return "vllm" if vllm_available() else "hf"
+
+
+def load_engine(name: str, model: str, *, adapter: str | None = None, dtype: str = "auto", device: str = "auto",
+                batch_size: int = 32, prefix_cache: bool = True, vllm_options: dict[str, Any] | None = None) -> Engine:
+    """Load `model` (plus a LoRA `adapter`) into the engine `name` ("hf" or "vllm").
+
+    batch_size and prefix_cache apply to hf (vLLM schedules its own batches and always caches prefixes);
+    vllm_options are passed to VllmEngine (max_model_len, gpu_memory_utilization, tensor_parallel_size).
+    """
+    if name == "hf":
+        from rl.engines.hf import HFEngine
+
+        return HFEngine.load(model, adapter=adapter, dtype=dtype, device=device, batch_size=batch_size,
+                             prefix_cache=prefix_cache)
+    if name == "vllm":
+        from rl.engines.vllm import VllmEngine
+
+        return VllmEngine(model, adapter=adapter, dtype=dtype, **(vllm_options or {}))
+    raise ValueError(f"unknown engine {name!r}; choose hf or vllm")

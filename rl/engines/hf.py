@@ -1,0 +1,165 @@
+"""HF transformers generation with a shared-prefix KV cache, on CPU or GPU.
+
+Every evaluation prompt starts with the same tokens: the chat template's opening and the system prompt,
+thousands of tokens against a query's hundred. Naive batched generation encodes that prefix again for
+every prompt. Here the longest common token prefix of a call's prompts is run through the model once;
+each batch then starts from a copy of its KV cache and only encodes its own suffix.
+
+Layout of a batch row: `[shared prefix][pads][suffix]`, with the pads masked out. Positions come from
+the attention mask, so the suffix sits right after the prefix exactly as in the unpadded prompt and
+greedy decoding gives the same tokens as naive generation (bench/prefix_cache.py checks this).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+MIN_PREFIX_TOKENS = 16
+"""A shorter common prefix is not worth a separate forward pass: the call generates naively."""
+
+
+def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
+    """Length of the longest common prefix of token sequences, leaving every sequence >= 1 token of its own.
+
+    The model needs at least one uncached input token per row to produce the first next-token logits.
+    """
+    if not seqs:
+        return 0
+    limit = min(len(s) for s in seqs) - 1
+    first = seqs[0]
+    n = 0
+    while n < limit and all(s[n] == first[n] for s in seqs):
+        n += 1
+    return max(n, 0)
+
+
+def supports_prefix_cache(model: Any) -> bool:
+    """True for models whose generate() uses a plain dynamic KV cache (every full-attention decoder).
+
+    Sliding-window and hybrid models (Gemma 2/3, Mistral with a window) keep other cache types whose
+    contents can't be shared this way; they generate naively.
+    """
+    config = getattr(model, "config", None)
+    if config is None:
+        return False
+    if getattr(config, "sliding_window", None) or getattr(config, "use_sliding_window", False):
+        return False
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types and any(t != "full_attention" for t in layer_types):
+        return False
+    supports = getattr(model, "_supports_default_dynamic_cache", None)
+    return bool(supports()) if callable(supports) else True
+
+
+class HFEngine:
+    """Batched generation with an HF causal LM (a PEFT model works too).
+
+    Args:
+        model: the policy, already on its device (evaluation during training passes the live model).
+        tokenizer: its tokenizer; prompts are chat-templated text, so no special tokens are added.
+        batch_size: prompts generated together.
+        prefix_cache: share the prompts' common prefix (off = naive batched generation, the baseline).
+        progress: called with the number of prompts finished after each batch.
+    """
+
+    name = "hf"
+
+    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 32, prefix_cache: bool = True,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.prefix_cache = prefix_cache
+        self.progress = progress
+        self.last_prefix_tokens = 0
+        """Common prefix length used by the latest generate() call (0: generated naively)."""
+
+    @classmethod
+    def load(cls, path: str, *, adapter: str | None = None, dtype: str = "auto", device: str = "auto",
+             **kwargs: Any) -> HFEngine:
+        """Load a model directory or hub id, optionally with a LoRA adapter on it, in eval mode."""
+        from rl.models import pick_device, torch_dtype
+
+        dev = pick_device(device)
+        torch_dt = torch_dtype(dtype, dev)
+        from transformers import AutoModelForCausalLM
+
+        from rl.models import load_tokenizer
+
+        tok_source = adapter if adapter and (Path(adapter) / "tokenizer_config.json").exists() else path
+        tokenizer = load_tokenizer(tok_source)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dt)
+        if adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter)
+        model.to(dev).eval()
+        return cls(model, tokenizer, **kwargs)
+
+    def close(self) -> None:
+        """Drop the model; frees CUDA memory when it was on a GPU."""
+        import gc
+
+        import torch
+
+        self.model = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float, seed: int) -> list[str]:
+        """One completion per prompt (greedy when temperature == 0); the caller's RNG state is untouched."""
+        import torch
+
+        if not prompts:
+            return []
+        device = next(self.model.parameters()).device
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(seed)
+            ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+            n_prefix = common_prefix_len(ids) if self.prefix_cache and supports_prefix_cache(self.model) else 0
+            if n_prefix < MIN_PREFIX_TOKENS:
+                n_prefix = 0
+            self.last_prefix_tokens = n_prefix
+            prefix_cache = self._encode_prefix(ids[0][:n_prefix], device) if n_prefix else None
+            out: list[str] = []
+            for start in range(0, len(ids), self.batch_size):
+                batch = ids[start : start + self.batch_size]
+                out.extend(self._generate_batch(batch, n_prefix, prefix_cache, device, max_new_tokens, temperature))
+                if self.progress is not None:
+                    self.progress(len(batch))
+        return out
+
+    def _encode_prefix(self, prefix: list[int], device: Any) -> Any:
+        import torch
+
+        return self.model(input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
+
+    def _generate_batch(self, batch: list[list[int]], n_prefix: int, prefix_cache: Any, device: Any,
+                        max_new_tokens: int, temperature: float) -> list[str]:
+        import torch
+
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        suffixes = [seq[n_prefix:] for seq in batch]
+        width = max(len(s) for s in suffixes)
+        prefix = batch[0][:n_prefix]
+        # Pads sit between the shared prefix and each suffix (left padding when there is no prefix).
+        input_ids = torch.tensor([prefix + [pad_id] * (width - len(s)) + s for s in suffixes], device=device)
+        mask = torch.tensor([[1] * n_prefix + [0] * (width - len(s)) + [1] * len(s) for s in suffixes], device=device)
+        kwargs: dict[str, Any] = {}
+        if prefix_cache is not None:
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(len(batch))
+            kwargs["past_key_values"] = cache
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0}
+            if temperature > 0 else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
+        generated = self.model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                        pad_token_id=pad_id, **sampling, **kwargs)
+        return self.tokenizer.batch_decode(generated[:, input_ids.shape[1]:], skip_special_tokens=True)
+
+
