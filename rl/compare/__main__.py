@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         remote_worker = ray.remote(CompareWorker).options(
             num_cpus=cpus, num_gpus=gpus, max_restarts=0,
             runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}})
-        _log(f"Ray: {n_workers} workers with {cpus:g} CPU / {gpus:g} GPU each")
+        _log(f"Ray: {n_workers} worker{'s' if n_workers > 1 else ''} with {cpus:g} CPU / {gpus:g} GPU each")
 
         def factory() -> Any:
             return remote_worker.remote(settings.dump(), engine, device, int(cpus), vllm_options, True)

@@ -244,7 +244,7 @@ def plot_compare(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         path = out_dir / name
         if tight:
             fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")  # keeps figure legends whole
         plt.close(fig)
         written.append(path)
 

@@ -8,11 +8,18 @@ each batch then starts from a copy of its KV cache and only encodes its own suff
 Layout of a batch row: `[shared prefix][pads][suffix]`, with the pads masked out. Positions come from
 the attention mask, so the suffix sits right after the prefix exactly as in the unpadded prompt and
 greedy decoding gives the same tokens as naive generation (bench/prefix_cache.py checks this).
+
+Sampling is per prompt: each prompt draws from its own random stream, seeded by the call's seed and the
+prompt text, through the Gumbel-max trick (argmax of logits / T plus Gumbel noise is an exact sample of
+softmax(logits / T)). A prompt therefore gets the same completion whatever it is batched with, so the
+evaluation during training (all variations in one call) and `rl.compare` (one variation per cell) give
+the same transcript for the same checkpoint, query, tier and variation.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -51,6 +58,32 @@ def supports_prefix_cache(model: Any) -> bool:
         return False
     supports = getattr(model, "_supports_default_dynamic_cache", None)
     return bool(supports()) if callable(supports) else True
+
+
+def prompt_seed(seed: int, prompt: str) -> int:
+    """The sampling seed of one prompt: a 63-bit hash of the call's seed and the prompt text."""
+    digest = hashlib.blake2b(f"{seed}:{prompt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+class RowGumbel:
+    """Logits processor for greedy generate(): adds per-row Gumbel noise to logits / temperature, so the
+    argmax is a sample from softmax(logits / temperature) drawn from that row's own generator."""
+
+    def __init__(self, seeds: Sequence[int], temperature: float) -> None:
+        self.seeds = list(seeds)
+        self.temperature = temperature
+        self._generators: list[Any] | None = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        if self._generators is None:
+            self._generators = [torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds]
+        vocab = scores.shape[-1]
+        u = torch.stack([torch.rand(vocab, generator=g, device=scores.device) for g in self._generators])
+        gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)))
+        return scores.float() / self.temperature + gumbel
 
 
 class HFEngine:
@@ -110,7 +143,8 @@ class HFEngine:
             torch.cuda.empty_cache()
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float, seed: int) -> list[str]:
-        """One completion per prompt (greedy when temperature == 0); the caller's RNG state is untouched."""
+        """One completion per prompt (greedy when temperature == 0), sampled from the prompt's own seeded
+        stream; the caller's RNG state is untouched."""
         import torch
 
         if not prompts:
@@ -125,10 +159,12 @@ class HFEngine:
                 n_prefix = 0
             self.last_prefix_tokens = n_prefix
             prefix_cache = self._encode_prefix(ids[0][:n_prefix], device) if n_prefix else None
+            seeds = [prompt_seed(seed, p) for p in prompts]
             out: list[str] = []
             for start in range(0, len(ids), self.batch_size):
                 batch = ids[start : start + self.batch_size]
-                out.extend(self._generate_batch(batch, n_prefix, prefix_cache, device, max_new_tokens, temperature))
+                out.extend(self._generate_batch(batch, n_prefix, prefix_cache, device, max_new_tokens, temperature,
+                                                seeds[start : start + self.batch_size]))
                 if self.progress is not None:
                     self.progress(len(batch))
         return out
@@ -139,8 +175,9 @@ class HFEngine:
         return self.model(input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
 
     def _generate_batch(self, batch: list[list[int]], n_prefix: int, prefix_cache: Any, device: Any,
-                        max_new_tokens: int, temperature: float) -> list[str]:
+                        max_new_tokens: int, temperature: float, seeds: Sequence[int]) -> list[str]:
         import torch
+        from transformers import LogitsProcessorList
 
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         suffixes = [seq[n_prefix:] for seq in batch]
@@ -154,10 +191,10 @@ class HFEngine:
             cache = copy.deepcopy(prefix_cache)
             cache.batch_repeat_interleave(len(batch))
             kwargs["past_key_values"] = cache
-        sampling: dict[str, Any] = (
-            {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0}
-            if temperature > 0 else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        )
+        # Always greedy decoding; sampling comes from the per-row Gumbel noise (module docstring).
+        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        if temperature > 0:
+            sampling["logits_processor"] = LogitsProcessorList([RowGumbel(seeds, temperature)])
         generated = self.model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                         pad_token_id=pad_id, **sampling, **kwargs)
         return self.tokenizer.batch_decode(generated[:, input_ids.shape[1]:], skip_special_tokens=True)

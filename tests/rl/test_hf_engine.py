@@ -13,7 +13,7 @@ import torch
 from env.config import EnvConfig
 from env.datasets import load_queries, split_queries
 from env.prompts import render_system_prompt
-from rl.engines.hf import MIN_PREFIX_TOKENS, HFEngine, common_prefix_len, supports_prefix_cache
+from rl.engines.hf import MIN_PREFIX_TOKENS, HFEngine, RowGumbel, common_prefix_len, supports_prefix_cache
 from rl.evaluate import eval_episodes
 from rl.generate import generate_episodes
 from rl.prompting import render_prompt
@@ -103,6 +103,33 @@ def test_sampling_is_seeded_and_leaves_the_callers_rng_alone(tiny: tuple[Any, An
     assert a != c
 
 
+def test_a_prompt_samples_the_same_completion_whatever_its_batch(tiny: tuple[Any, Any]) -> None:
+    """Per-prompt random streams: training evaluates every variation in one call, rl.compare one variation
+    per cell; the same prompt must get the same sample in both."""
+    model, tok = tiny
+    both = _prompts(tok, _episodes(3, variants=("default", "lab_swap")))
+    default_only = [p for p, e in zip(both, _episodes(3, variants=("default", "lab_swap"))) if e.variant == "default"]
+    mixed = HFEngine(model, tok, batch_size=5).generate(both, max_new_tokens=16, temperature=1.0, seed=3)
+    alone = HFEngine(model, tok, batch_size=2, prefix_cache=False).generate(
+        default_only, max_new_tokens=16, temperature=1.0, seed=3)
+    assert [m for m, p in zip(mixed, both) if p in default_only] == alone
+    assert len(set(mixed)) > len(mixed) // 2
+
+
+def test_gumbel_noise_samples_the_softmax() -> None:
+    """argmax(logits / T + Gumbel) is distributed as softmax(logits / T): 20,000 rows against the exact
+    probabilities."""
+    logits = torch.tensor([2.0, 1.0, 0.0, -1.0, -30.0])
+    t = 0.7
+    rows = 20_000
+    proc = RowGumbel(list(range(rows)), t)
+    picks = proc(None, logits.repeat(rows, 1)).argmax(-1)
+    freq = torch.bincount(picks, minlength=5).float() / rows
+    want = torch.softmax(logits / t, -1)
+    assert torch.allclose(freq, want, atol=0.012), (freq, want)
+    assert freq[-1] == 0
+
+
 def test_short_common_prefix_generates_naively(tiny: tuple[Any, Any]) -> None:
     model, tok = tiny
     engine = HFEngine(model, tok, batch_size=4)
@@ -188,7 +215,7 @@ def test_evaluation_during_training_uses_the_engine_path(tiny: tuple[Any, Any]) 
     trained = evaluate_policy(model, tok, eps, cfg, system_role=True, step=3)
     assert model.training  # restored
     model.eval()
-    compared = evaluate_episodes(HFEngine(model, tok, batch_size=4), eps, cfg.env, cfg.reward, cfg.rl.eval,
+    compared = evaluate_episodes(HFEngine(model, tok, batch_size=3), eps, cfg.env, cfg.reward, cfg.rl.eval,
                                  system_role=True, step=3)
     assert [r.completion for r in trained] == [r.completion for r in compared]
     assert all(r.step == 3 for r in trained)
