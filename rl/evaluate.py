@@ -63,11 +63,17 @@ def evaluate_policy(
     *,
     system_role: bool,
     step: int,
+    engine: Engine | None = None,
 ) -> list[EpisodeRecord]:
-    """Evaluate the live policy during training; seeded, and the caller's RNG state is untouched."""
+    """Evaluate the live policy during training; seeded, and the caller's RNG state is untouched.
+
+    `engine`: generate with it (e.g. the trainer's vLLM engine holding the current weights) instead of
+    the HF engine over `model`.
+    """
     from rl.engines.hf import HFEngine
 
-    engine = HFEngine(model, tokenizer, batch_size=cfg.rl.eval.batch_size, prefix_cache=cfg.rl.eval.prefix_cache)
+    if engine is None:
+        engine = HFEngine(model, tokenizer, batch_size=cfg.rl.eval.batch_size, prefix_cache=cfg.rl.eval.prefix_cache)
     was_training = model.training
     model.eval()
     try:

@@ -19,6 +19,33 @@ def _log(msg: str) -> None:
     print(f"[af-rl {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def check_vllm_here() -> dict[str, Any]:
+    """trl.use_vllm needs the vllm package and a CUDA device on the node the trainer runs on."""
+    import importlib.util
+
+    import torch
+
+    found = {"vllm": importlib.util.find_spec("vllm") is not None, "cuda": torch.cuda.is_available()}
+    if not all(found.values()):
+        missing = " and ".join(k if k == "vllm" else "a CUDA device" for k, ok in found.items() if not ok)
+        raise RuntimeError(f"trl.use_vllm: the trainer's node has no {missing}; install vllm there "
+                           f"(pip install vllm) or set trl.use_vllm false")
+    return found
+
+
+def training_eval_engine(cfg: RunConfig, trainer: Any, tokenizer: Any) -> Any:
+    """The engine for evaluation during TRL training: the trainer's colocated vLLM engine, with the current
+    weights synced into it, when rl.eval.engine asks for it (auto: whenever trl.use_vllm); else None (the
+    HF engine over the live policy)."""
+    if cfg.rl.eval.engine == "hf" or not cfg.trl.use_vllm:
+        return None
+    from rl.engines.vllm import VllmEngine
+
+    generation = trainer.vllm_generation
+    generation.sync_weights()  # evaluate the current weights, not the ones of the last rollout
+    return VllmEngine.borrow(generation.llm, tokenizer)
+
+
 def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
     """Train per `cfg_data` (a RunConfig dump) and return where the results are.
 
@@ -35,6 +62,8 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
     from rl.prompting import resolve_system_role
 
     cfg = RunConfig.model_validate(cfg_data)
+    if cfg.trl.use_vllm:
+        check_vllm_here()
     torch.set_num_threads(max(1, int(cfg.rl.ray.num_cpus)))
     run_dir = cfg.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -64,9 +93,12 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
 
     logger = RunLogger(run_dir, cfg)
 
+    holder: dict[str, Any] = {}  # the trainer, once built: its vLLM engine serves evaluation when configured
+
     def evaluate(policy: Any, step: int) -> None:
         t = time.time()
-        records = evaluate_policy(policy, tokenizer, eval_eps, cfg, system_role=system_role, step=step)
+        records = evaluate_policy(policy, tokenizer, eval_eps, cfg, system_role=system_role, step=step,
+                                  engine=training_eval_engine(cfg, holder.get("trainer"), tokenizer))
         write_samples(records, run_dir / "samples" / f"step-{step}.jsonl")
         metrics = summarize(records)
         logger.log(step, metrics)
@@ -86,6 +118,7 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
     ]
     dataset = build_train_dataset(tokenizer, train_eps, cfg, system_role=system_role)
     trainer = make_trainer(model, tokenizer, dataset, cfg, str(ckpt_dir), device, callbacks)
+    holder["trainer"] = trainer
     t_train = time.time()
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     _log(f"training finished in {time.time() - t_train:.1f}s")

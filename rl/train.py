@@ -70,6 +70,23 @@ def connect_ray(cfg: RunConfig) -> None:
     connect(cfg.rl.ray.address, num_cpus=cfg.rl.ray.num_cpus, num_gpus=cfg.rl.ray.num_gpus)
 
 
+def check_trainer_node(cfg: RunConfig, timeout_s: float = 300) -> None:
+    """With trl.use_vllm, probe a node with the trainer's resources for vllm and CUDA before the run starts."""
+    if not cfg.trl.use_vllm:
+        return
+    import ray
+
+    from rl.runner import check_vllm_here
+
+    probe = ray.remote(check_vllm_here).options(num_cpus=0, num_gpus=cfg.rl.ray.num_gpus, max_retries=0,
+                                                runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}})
+    try:
+        ray.get(probe.remote(), timeout=timeout_s)
+    except Exception as e:  # RayTaskError wraps the RuntimeError; GetTimeoutError: no node could host it
+        cause = getattr(e, "cause", None) or e
+        raise ClusterError(f"trl.use_vllm: {cause}") from None
+
+
 def submit(cfg: RunConfig) -> dict:
     """Run rl.runner.run_training as one Ray task with the configured resources and wait for it."""
     import ray
@@ -98,7 +115,23 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    result = submit(cfg)
+    if cfg.rl.backend == "openrlhf":
+        import ray
+
+        from rl.backends.openrlhf import OpenRlhfError, run_openrlhf
+
+        try:
+            result = run_openrlhf(cfg, ray.cluster_resources(), log=lambda m: print(f"[af-rl] {m}", flush=True))
+        except OpenRlhfError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    else:
+        try:
+            check_trainer_node(cfg)
+        except ClusterError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        result = submit(cfg)
     print("\n== af-rl run finished ==")
     print(f"run directory : {result['run_dir']}")
     print(f"metrics       : {result['metrics']}")

@@ -63,7 +63,9 @@ def truncate_metrics(run_dir: Path, last_step: int) -> int:
 class RunLogger:
     """Writes metric rows to metrics.jsonl and W&B under the same step; resumes the W&B run by id."""
 
-    def __init__(self, run_dir: Path, cfg: RunConfig) -> None:
+    def __init__(self, run_dir: Path, cfg: RunConfig, *, secondary: bool = False) -> None:
+        """`secondary`: another process (OpenRLHF's trainer) owns the W&B run; online, this logger joins
+        it in W&B's shared mode and defines only eval/* (against `step`); offline it is a run of its own."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.mode = resolve_wandb_mode(cfg.rl.wandb)
@@ -71,26 +73,34 @@ class RunLogger:
         self._wandb: Any = None
         self._run: Any = None
         self._pending: dict[str, Any] | None = None
+        self.run_id: str | None = None
         if self.mode != "disabled":
             import wandb
 
             id_file = self.run_dir / WANDB_ID_FILE
             run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
             id_file.write_text(run_id)
+            self.run_id = run_id
             self._wandb = wandb
+            shared = secondary and self.mode == "online"
+            extra: dict[str, Any] = (
+                {"mode": "shared", "settings": wandb.Settings(x_primary=False, x_label="af-rl-eval")}
+                if shared else {"mode": self.mode}
+            )
             self._run = wandb.init(
                 project=cfg.rl.wandb.project,
                 entity=cfg.rl.wandb.entity,
                 name=cfg.rl.run_name,
                 id=run_id,
+                group=cfg.rl.run_name if secondary else None,
                 resume="allow",
                 dir=str(self.run_dir),
-                mode=self.mode,
                 config=cfg.model_dump(mode="json"),
+                **extra,
             )
             # Our own `step` is the x-axis, so resumed runs and eval rows line up with training steps.
             wandb.define_metric("step")
-            wandb.define_metric("*", step_metric="step")
+            wandb.define_metric("eval/*" if secondary else "*", step_metric="step")
 
     @property
     def wandb_location(self) -> str:

@@ -61,7 +61,11 @@ def build_grpo_args(cfg: RunConfig, output_dir: str, device: str) -> Any:
     t = cfg.trl
     cpu = device == "cpu"
     # transformers 5 warns on any explicit gradient_checkpointing value, so pass it only when wanted.
-    extra = {"gradient_checkpointing": True} if t.gradient_checkpointing else {}
+    extra: dict[str, Any] = {"gradient_checkpointing": True} if t.gradient_checkpointing else {}
+    if t.use_vllm:
+        extra.update(use_vllm=True, vllm_mode="colocate", vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization,
+                     vllm_tensor_parallel_size=t.vllm_tensor_parallel_size,
+                     vllm_max_model_length=t.vllm_max_model_length)
     return GRPOConfig(
         output_dir=output_dir,
         max_steps=cfg.rl.max_steps,

@@ -112,6 +112,18 @@ class VllmEngine:
             self.lora_request = LoRARequest(ADAPTER_NAME, ADAPTER_ID, str(adapter))
         kwargs.update(extra or {})
         self.llm: Any = vllm.LLM(**kwargs)
+        self._owns_llm = True
+
+    @classmethod
+    def borrow(cls, llm: Any, tokenizer: Any) -> VllmEngine:
+        """An engine over a `vllm.LLM` someone else owns (TRL's colocated rollout engine): generate() uses
+        it, close() leaves it running."""
+        engine = cls.__new__(cls)
+        engine.tokenizer = tokenizer
+        engine.lora_request = None
+        engine.llm = llm
+        engine._owns_llm = False
+        return engine
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float, seed: int) -> list[str]:
         """One completion per prompt, in order (greedy when temperature == 0), special tokens stripped.
@@ -150,6 +162,8 @@ class VllmEngine:
         if self.llm is None:
             return
         llm, self.llm = self.llm, None
+        if not self._owns_llm:
+            return
         _shutdown_engine(llm)
         del llm
         gc.collect()

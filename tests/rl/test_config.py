@@ -37,7 +37,7 @@ def test_there_are_configs() -> None:
         (["env.prompt=nope_v9"], "env.prompt"),  # unknown prompt template
         (["rl.model.source=hf"], "rl.model.name_or_path is required"),  # missing companion key
         (["reward.af_classifier=gpt9"], "unknown AF classifier 'gpt9'"),
-        (["rl.backend=openrlhf"], "rl.backend"),  # not available yet: rejected, not silently ignored
+        (["rl.backend=deepspeed"], "rl.backend"),  # an unknown backend is rejected, not silently ignored
     ],
 )
 def test_bad_values_name_the_key(overrides: list[str], needle: str) -> None:

@@ -68,3 +68,44 @@ def test_offline_wandb_run_is_created_and_resumed_under_the_same_id(tmp_path: Pa
     second.finish()
     assert (cfg.run_dir() / "wandb_id.txt").read_text() == run_id
     assert [json.loads(x)["step"] for x in (cfg.run_dir() / "metrics.jsonl").read_text().splitlines()] == [0, 1]
+
+
+class _FakeWandb:
+    """Records wandb.init's arguments and define_metric calls (an online W&B needs a server)."""
+
+    def __init__(self) -> None:
+        self.inits: list[dict] = []
+        self.metrics: list[tuple] = []
+
+    def Settings(self, **kw):  # noqa: N802 - wandb's own name
+        return ("Settings", kw)
+
+    def init(self, **kw):
+        self.inits.append(kw)
+        return type("Run", (), {"dir": "/tmp/x", "url": "https://wandb.example/run", "finish": lambda self: None})()
+
+    def define_metric(self, *a, **kw) -> None:
+        self.metrics.append((a, kw))
+
+    def log(self, data) -> None:
+        pass
+
+
+@pytest.mark.parametrize("mode", ["online", "offline"])
+def test_secondary_logger_joins_the_trainers_run_online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        mode: str) -> None:
+    """With OpenRLHF owning the W&B run, af-rl's evaluation joins it in shared mode as a secondary writer
+    (online) and defines only eval/* against its `step`; offline it is its own run in the same group."""
+    fake = _FakeWandb()
+    monkeypatch.setitem(__import__("sys").modules, "wandb", fake)
+    cfg = _cfg(tmp_path, mode)
+    logger = RunLogger(cfg.run_dir(), cfg, secondary=True)
+    [init] = fake.inits
+    assert init["id"] == logger.run_id and init["group"] == cfg.rl.run_name
+    if mode == "online":
+        assert init["mode"] == "shared" and init["settings"] == ("Settings", {"x_primary": False,
+                                                                              "x_label": "af-rl-eval"})
+    else:
+        assert init["mode"] == "offline" and "settings" not in init
+    assert (("eval/*",), {"step_metric": "step"}) in fake.metrics
+    assert not any(a == ("*",) for a, _ in fake.metrics)  # OpenRLHF's train/* keep their own x-axis

@@ -1,0 +1,395 @@
+"""OpenRLHF backend: PPO or GRPO on a Ray cluster of GPU nodes, with vLLM rollouts.
+
+`rl/train.py` (the `ray job submit` entry point) validates the config, joins the cluster and calls
+`run_openrlhf`, which:
+1. renders the training prompts (free tier by default) exactly as the TRL backend does and writes them
+   with their Episode as the label (`run_dir/openrlhf/prompts.jsonl`);
+2. writes the run's reward function file (`run_dir/openrlhf/reward_func.py`), which OpenRLHF loads by
+   path in its rollout actors; it holds the reward config and calls rl/backends/openrlhf_reward.py;
+3. builds the `python -m openrlhf.cli.train_ppo_ray` arguments from the typed config and checks every
+   flag against the installed OpenRLHF's source (a mismatch stops the run before launch);
+4. starts OpenRLHF as a subprocess on the same cluster (it joins the job's runtime env, so its actors
+   on every node see the project's code), and meanwhile evaluates every HF checkpoint it saves in both
+   tiers with af-rl's own evaluation code (`rl.compare`'s worker, vLLM on a GPU actor), publishing it
+   as `checkpoints/step-<N>` and logging `eval/*` to metrics.jsonl and the same W&B run.
+
+OpenRLHF cannot be imported without CUDA, so nothing here imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    from env.episode import Episode
+    from rl.config import RunConfig
+
+OPENRLHF_MODULE = "openrlhf.cli.train_ppo_ray"
+WORK_DIR = "openrlhf"
+"""Under the run directory: prompts, the reward file, OpenRLHF's own checkpoints and logs."""
+HF_SUFFIX = "_hf"
+STEP_PREFIX = "global_step"
+PROMPT_KEY = "prompt"
+LABEL_KEY = "episode"
+WANDB_KEY_PLACEHOLDER = "from-environment"
+"""OpenRLHF only logs to W&B when --logger.wandb.key is set, and logs in with it only when W&B has no
+key yet; the real key stays in WANDB_API_KEY, never on a command line."""
+STABLE_SECONDS = 20.0
+"""A checkpoint directory whose files haven't changed for this long is complete."""
+
+
+class OpenRlhfError(RuntimeError):
+    """The OpenRLHF launch cannot go ahead (missing package, flag mismatch, too few GPUs)."""
+
+
+# --------------------------------------------------------------------------- inputs for OpenRLHF
+
+
+def write_prompts(tokenizer: Any, episodes: Sequence[Episode], cfg: RunConfig, path: Path, *,
+                  system_role: bool) -> Path:
+    """JSONL of {"prompt": the exact text the model continues, "episode": Episode JSON} per training episode.
+
+    The text is rendered by rl.prompting.render_prompt (chat template, tier tag, prefill), so OpenRLHF
+    gets it with --data.apply_chat_template off and tokenizes it without adding special tokens.
+    """
+    from rl.prompting import render_prompt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for e in episodes:
+            prompt = render_prompt(tokenizer, e, cfg.env, system_role=system_role)
+            f.write(json.dumps({PROMPT_KEY: prompt, LABEL_KEY: e.model_dump_json()}) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def write_reward_file(cfg: RunConfig, path: Path) -> Path:
+    """The reward function file OpenRLHF loads by path (--reward.remote_url).
+
+    It carries the run's reward config (Ray actors don't see this process's environment) and finds the
+    project's code in the actor's working directory (the job's runtime env) or at this checkout's path.
+    """
+    repo = str(Path(__file__).resolve().parents[2])
+    text = f'''"""Reward function of af-rl run {cfg.rl.run_name!r} for OpenRLHF (written by rl/backends/openrlhf.py)."""
+
+import os
+import sys
+
+REWARD_CONFIG = {cfg.reward.model_dump_json()!r}
+_CANDIDATES = (os.getcwd(), {repo!r})
+for _root in _CANDIDATES:
+    if os.path.isfile(os.path.join(_root, "rl", "backends", "openrlhf_reward.py")):
+        if _root not in sys.path:
+            sys.path.insert(0, _root)
+        break
+else:
+    raise ImportError(f"af-rl code not found in {{_CANDIDATES}}: submit with ray job submit --working-dir <checkout>")
+os.environ["AF_RL_REWARD_CONFIG"] = REWARD_CONFIG
+
+from rl.backends.openrlhf_reward import reward_func  # noqa: E402,F401
+'''
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def build_args(cfg: RunConfig, *, model: str, prompts: Path, reward_file: Path, ckpt_path: Path,
+               wandb_enabled: bool) -> list[str]:
+    """`python -m openrlhf.cli.train_ppo_ray` arguments (openrlhf 0.11 dotted flag names) for `cfg`."""
+    o = cfg.openrlhf
+    steps, save_every = cfg.rl.max_steps, cfg.rl.save_every
+    args: list[str] = [
+        "--actor.model_name_or_path", model,
+        "--reward.remote_url", str(reward_file),
+        "--data.prompt_dataset", str(prompts),
+        "--data.input_key", PROMPT_KEY,
+        "--data.label_key", LABEL_KEY,
+        "--data.max_samples", str(steps * o.rollout_batch_size),
+        "--data.max_len", str(o.max_len),
+        "--train.num_episodes", "1",
+        "--train.seed", str(cfg.rl.seed),
+        "--train.batch_size", str(o.train_batch_size),
+        "--train.micro_batch_size", str(o.micro_train_batch_size),
+        "--train.max_epochs", str(o.max_epochs),
+        "--rollout.batch_size", str(o.rollout_batch_size),
+        "--rollout.micro_batch_size", str(o.micro_rollout_batch_size),
+        "--rollout.n_samples_per_prompt", str(o.n_samples_per_prompt),
+        "--rollout.max_new_tokens", str(o.max_new_tokens),
+        "--rollout.temperature", str(o.temperature),
+        "--actor.adam.lr", str(o.actor_learning_rate),
+        "--actor.num_nodes", str(o.actor.num_nodes),
+        "--actor.num_gpus_per_node", str(o.actor.num_gpus_per_node),
+        "--ref.num_nodes", str(o.ref.num_nodes),
+        "--ref.num_gpus_per_node", str(o.ref.num_gpus_per_node),
+        "--algo.kl.init_coef", str(o.init_kl_coef),
+        "--algo.kl.estimator", o.kl_estimator,
+        "--ds.zero_stage", str(o.zero_stage),
+        "--ds.param_dtype", o.param_dtype,
+        "--ds.attn_implementation", o.attn_implementation,
+        "--vllm.num_engines", str(o.vllm_num_engines),
+        "--vllm.tensor_parallel_size", str(o.vllm_tensor_parallel_size),
+        "--vllm.gpu_memory_utilization", str(o.vllm_gpu_memory_utilization),
+        "--vllm.enable_prefix_caching",
+        "--ckpt.path", str(ckpt_path),
+        "--ckpt.save_steps", str(save_every),
+        "--ckpt.save_hf",
+        "--ckpt.load_enable",  # resume from OpenRLHF's own DeepSpeed checkpoint when the run restarts
+        "--logger.logging_steps", "1",
+    ]
+    if o.algorithm == "ppo":
+        args += ["--algo.advantage.estimator", "gae", "--critic.adam.lr", str(o.critic_learning_rate),
+                 "--critic.num_nodes", str(o.critic.num_nodes),
+                 "--critic.num_gpus_per_node", str(o.critic.num_gpus_per_node)]
+    else:
+        args += ["--algo.advantage.estimator", "group_norm"]
+    if o.use_kl_loss:
+        args.append("--algo.kl.use_loss")
+    if o.gradient_checkpointing:
+        args.append("--actor.gradient_checkpointing_enable")
+    if o.adam_offload:
+        args.append("--ds.adam_offload")
+    if o.colocate_all:
+        args += ["--train.colocate_all", "--vllm.enable_sleep", "--ds.enable_sleep"]
+    lora = cfg.rl.model.lora
+    if lora is not None:
+        modules = [lora.target_modules] if isinstance(lora.target_modules, str) else list(lora.target_modules)
+        args += ["--ds.lora.rank", str(lora.r), "--ds.lora.alpha", str(lora.alpha),
+                 "--ds.lora.dropout", str(lora.dropout), "--ds.lora.target_modules", *modules]
+    if wandb_enabled:
+        w = cfg.rl.wandb
+        args += ["--logger.wandb.key", WANDB_KEY_PLACEHOLDER, "--logger.wandb.project", w.project,
+                 "--logger.wandb.run_name", cfg.rl.run_name]
+        if w.entity:
+            args += ["--logger.wandb.org", w.entity]
+    return args + list(o.extra_args)
+
+
+def check_args(args: Sequence[str], source: Path | None = None) -> str:
+    """Every flag must exist in the installed OpenRLHF (read from its source); returns its version.
+
+    Raises:
+        OpenRlhfError: OpenRLHF is not installed, or names no such flag (listing them and the pinned version).
+    """
+    from rl.backends import openrlhf_flags as flags
+
+    try:
+        known = flags.train_ppo_ray_flags(source)
+    except flags.OpenRlhfSourceError as e:
+        raise OpenRlhfError(f"rl.backend openrlhf: {e}") from None
+    version = flags.openrlhf_version() or "(unknown version)"
+    unknown = flags.check_flags(list(args), known)
+    if unknown:
+        raise OpenRlhfError(f"rl.backend openrlhf: {flags.unknown_flags_message(unknown, version)} "
+                            f"(check openrlhf.extra_args, or install the pinned version)")
+    return version
+
+
+def check_cluster(cfg: RunConfig, resources: dict[str, float]) -> None:
+    """The cluster must have the GPUs the job asks for, and vLLM must be installed (rollouts need it)."""
+    import importlib.util
+
+    o = cfg.openrlhf
+    need = o.gpus_needed() + o.eval_gpus
+    have = resources.get("GPU", 0.0)
+    if need > have:
+        critic = f", critic {o.critic.gpus}" if o.algorithm == "ppo" else ""
+        parts = f"actor {o.actor.gpus}, ref {o.ref.gpus}{critic}"
+        how = "shared (colocate_all)" if o.colocate_all else \
+            f"separate, plus vLLM {o.vllm_num_engines}x{o.vllm_tensor_parallel_size}"
+        raise OpenRlhfError(f"openrlhf: the job needs {need} GPUs ({parts}; {how}; eval_gpus {o.eval_gpus}) but the "
+                            f"Ray cluster has {have:g}")
+    for package, why in (("vllm", "rollout engines"), ("openrlhf", "the trainer"), ("deepspeed", "training")):
+        if importlib.util.find_spec(package) is None:
+            raise OpenRlhfError(f"rl.backend openrlhf needs the {package} package ({why}) on the cluster; install "
+                                f"`pip install openrlhf[vllm]` there (see cluster/README.md)")
+
+
+def launch_env(cfg: RunConfig, wandb_run_id: str | None, wandb_mode: str) -> dict[str, str]:
+    """OpenRLHF's environment: this one, plus the W&B run it logs to.
+
+    Online, OpenRLHF's trainer and af-rl's evaluation write to ONE run in W&B's shared mode (OpenRLHF
+    primary, af-rl secondary): train/* and eval/* side by side. Offline runs can't be shared, so
+    OpenRLHF gets its own run id (`<id>-trainer`) in the same group, synced next to af-rl's.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                      env.get("PYTHONPATH")]))
+    if wandb_run_id:
+        shared = wandb_mode == "online"
+        env["WANDB_RUN_ID"] = wandb_run_id if shared else f"{wandb_run_id}-trainer"
+        env["WANDB_RUN_GROUP"] = cfg.rl.run_name
+        env["WANDB_RESUME"] = "allow"
+        env["WANDB_MODE"] = "shared" if shared else wandb_mode
+        env["WANDB_DIR"] = str(cfg.run_dir())
+    return env
+
+
+# --------------------------------------------------------------------------- checkpoints and evaluation
+
+
+def hf_checkpoints(ckpt_path: Path) -> list[tuple[int, Path]]:
+    """OpenRLHF's HF-format checkpoints `global_step<N>_hf`, in step order."""
+    if not ckpt_path.is_dir():
+        return []
+    found = []
+    for p in ckpt_path.iterdir():
+        name = p.name
+        if p.is_dir() and name.startswith(STEP_PREFIX) and name.endswith(HF_SUFFIX):
+            digits = name[len(STEP_PREFIX):-len(HF_SUFFIX)]
+            if digits.isdigit():
+                found.append((int(digits), p))
+    return sorted(found)
+
+
+def is_complete(path: Path, stable_s: float, now: float | None = None) -> bool:
+    """A saved model directory with its config, weights and tokenizer, unchanged for `stable_s` seconds."""
+    files = [f for f in path.rglob("*") if f.is_file()]
+    names = {f.name for f in files}
+    has_config = "config.json" in names or "adapter_config.json" in names
+    has_weights = any(n.endswith((".safetensors", ".bin")) for n in names)
+    has_tokenizer = "tokenizer_config.json" in names
+    if not (has_config and has_weights and has_tokenizer):
+        return False
+    newest = max(f.stat().st_mtime for f in files)
+    return (now if now is not None else time.time()) - newest >= stable_s
+
+
+class CheckpointWatcher:
+    """Publishes OpenRLHF's HF checkpoints as checkpoints/step-<N> and evaluates each once, in order.
+
+    Args:
+        ckpt_path: OpenRLHF's --ckpt.path.
+        checkpoints_dir: the run's checkpoints/ directory.
+        evaluate: called with (step, published path) for each new checkpoint.
+        stable_s: how long a checkpoint's files must stay unchanged before it counts as written.
+    """
+
+    def __init__(self, ckpt_path: Path, checkpoints_dir: Path, evaluate: Callable[[int, Path], None], *,
+                 stable_s: float = STABLE_SECONDS, log: Callable[[str], None] = print) -> None:
+        self.ckpt_path = ckpt_path
+        self.checkpoints_dir = checkpoints_dir
+        self.evaluate = evaluate
+        self.stable_s = stable_s
+        self.log = log
+        self.done: set[int] = set()
+        self.errors: list[str] = []
+
+    def poll(self, *, final: bool = False) -> list[int]:
+        """Handle every checkpoint that is complete (all of them when `final`: OpenRLHF has exited)."""
+        handled = []
+        for step, path in hf_checkpoints(self.ckpt_path):
+            if step in self.done or not (final or is_complete(path, self.stable_s)):
+                continue
+            dst = self.checkpoints_dir / f"step-{step}"
+            self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+            if dst.exists():
+                shutil.rmtree(dst)
+            shutil.copytree(path, dst)  # a copy: OpenRLHF may still rotate or rewrite its own directory
+            self.done.add(step)
+            handled.append(step)
+            try:
+                self.evaluate(step, dst)
+            except Exception as e:  # noqa: BLE001 - a failed evaluation is reported, training goes on
+                self.errors.append(f"step {step}: {type(e).__name__}: {e}")
+                self.log(f"evaluation of checkpoint step {step} failed: {type(e).__name__}: {e}")
+        return handled
+
+    def watch(self, proc: subprocess.Popen[Any], interval_s: float = 10.0) -> int:
+        """Poll while `proc` runs, then once more for the last checkpoint; returns proc's exit code."""
+        while proc.poll() is None:
+            self.poll()
+            time.sleep(interval_s)
+        self.poll(final=True)
+        return int(proc.returncode)
+
+
+def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Prepare, check and launch OpenRLHF for `cfg`, evaluating its checkpoints as they appear.
+
+    Raises:
+        OpenRlhfError: before anything is launched, when a check fails.
+    """
+    from env.datasets import load_queries, make_episodes, split_queries
+    from rl.compare.checkpoints import resolve_checkpoints
+    from rl.compare.settings import CompareSettings
+    from rl.config import config_to_yaml
+    from rl.evaluate import eval_episodes, summarize, write_samples
+    from rl.models import load_tokenizer
+    from rl.prompting import resolve_system_role
+    from rl.wandb_log import RunLogger
+
+    check_cluster(cfg, resources)
+    run_dir = cfg.run_dir()
+    work = run_dir / WORK_DIR
+    model = cfg.rl.model.name_or_path
+    assert model is not None  # RunConfig validates source hf for this backend
+    tokenizer = load_tokenizer(model)
+    system_role = resolve_system_role(tokenizer, cfg.env.system_role)
+    ds = cfg.env.dataset
+    split = split_queries(load_queries(ds), eval_fraction=ds.eval_fraction, seed=ds.split_seed)
+    train_eps = make_episodes(split.train, tiers=cfg.rl.train_tiers, variants=cfg.rl.train_variants)
+    eval_eps = eval_episodes(split.eval, cfg.rl.eval.variants, cfg.rl.eval.n_queries)
+    prompts = write_prompts(tokenizer, train_eps, cfg, work / "prompts.jsonl", system_role=system_role)
+    reward_file = write_reward_file(cfg, work / "reward_func.py")
+    logger = RunLogger(run_dir, cfg, secondary=True)
+    args = build_args(cfg, model=model, prompts=prompts, reward_file=reward_file, ckpt_path=work / "ckpt",
+                      wandb_enabled=logger.mode != "disabled")
+    version = check_args(args)
+    (run_dir / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
+    (work / "command.txt").write_text(" ".join([sys.executable, "-m", OPENRLHF_MODULE, *args]) + "\n")
+    log(f"OpenRLHF {version}: {len(train_eps)} training prompts, {len(eval_eps)} evaluation episodes; "
+        f"{cfg.openrlhf.algorithm}, {cfg.openrlhf.gpus_needed()} GPUs (+{cfg.openrlhf.eval_gpus} for evaluation)")
+
+    settings = CompareSettings(env=cfg.env, reward=cfg.reward, eval=cfg.rl.eval, dtype=cfg.rl.model.dtype,
+                               source=str(run_dir / "config.yaml"))
+    engine = "vllm" if cfg.openrlhf.eval_gpus else "hf"
+    worker = _eval_worker(settings, engine, cfg.openrlhf.eval_gpus)
+
+    def evaluate(step: int, path: Path) -> None:
+        import ray
+
+        from reward.records import EpisodeRecord
+
+        [ckpt] = resolve_checkpoints([str(path)])  # checkpoints/step-<N>: a model, or a LoRA adapter on its base
+        records: list[EpisodeRecord] = []
+        for variant in cfg.rl.eval.variants:
+            eps = [e.model_dump(mode="json") for e in eval_eps if e.variant == variant]
+            out = ray.get(worker.run_cell.remote(ckpt.__dict__, variant, eps))
+            records += [EpisodeRecord.model_validate(r) for r in out["records"]]
+        write_samples(records, run_dir / "samples" / f"step-{step}.jsonl")
+        logger.log(step, summarize(records))
+        logger.flush()
+        log(f"evaluated checkpoint step {step}: {len(records)} transcripts")
+
+    watcher = CheckpointWatcher(work / "ckpt", run_dir / "checkpoints", evaluate, log=log)
+    env = launch_env(cfg, logger.run_id, logger.mode)
+    with (work / "openrlhf.log").open("a", encoding="utf-8") as out:
+        proc = subprocess.Popen([sys.executable, "-m", OPENRLHF_MODULE, *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+        rc = watcher.watch(proc)
+    logger.finish()
+    if rc != 0:
+        raise RuntimeError(f"OpenRLHF exited with code {rc}; its log: {work / 'openrlhf.log'}")
+    return {"run_dir": str(run_dir), "metrics": str(run_dir / "metrics.jsonl"), "plots": [],
+            "checkpoints": [str(run_dir / "checkpoints" / f"step-{s}") for s in sorted(watcher.done)],
+            "samples": str(run_dir / "samples"), "wandb": logger.wandb_location, "pid": proc.pid,
+            "eval_errors": watcher.errors}
+
+
+def _eval_worker(settings: Any, engine: str, gpus: int) -> Any:
+    """A Ray actor holding the evaluation engine: vLLM on `gpus` GPUs, or HF on CPU when 0."""
+    import ray
+
+    from rl.compare.run import CompareWorker
+
+    remote = ray.remote(CompareWorker).options(num_gpus=gpus, num_cpus=1, max_restarts=1)
+    return remote.remote(settings.dump(), engine, "cuda" if gpus else "cpu", None,
+                         {"tensor_parallel_size": gpus} if gpus else None, True)
