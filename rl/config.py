@@ -251,8 +251,9 @@ class GpuGroup(BaseModel):
 class OpenRlhfConfig(BaseModel):
     """OpenRLHF's Ray PPO trainer (`python -m openrlhf.cli.train_ppo_ray`), the `openrlhf:` section.
 
-    Steps: OpenRLHF counts one global step per rollout batch; rl.max_steps x rollout_batch_size prompts
-    are drawn (one episode over them). Checkpoints: every rl.save_every steps, in HF format for evaluation.
+    Steps: OpenRLHF counts one global step per rollout batch and runs whole passes over the training
+    prompts, as many as rl.max_steps needs (so it may run a few more). Checkpoints: every rl.save_every
+    steps, in HF format for evaluation.
     """
 
     model_config = _FROZEN

@@ -101,20 +101,34 @@ from rl.backends.openrlhf_reward import reward_func  # noqa: E402,F401
     return path
 
 
-def build_args(cfg: RunConfig, *, model: str, prompts: Path, reward_file: Path, ckpt_path: Path,
+def episodes_for(steps: int, rollout_batch_size: int, n_prompts: int) -> int:
+    """Passes over the prompts so OpenRLHF runs at least `steps` rollouts of `rollout_batch_size` prompts.
+
+    OpenRLHF has no step limit: it runs whole passes (one global step per rollout batch).
+    """
+    per_pass = max(1, n_prompts // rollout_batch_size)
+    return max(1, -(-steps // per_pass))
+
+
+def build_args(cfg: RunConfig, *, model: str, prompts: Path, n_prompts: int, reward_file: Path, ckpt_path: Path,
                wandb_enabled: bool) -> list[str]:
-    """`python -m openrlhf.cli.train_ppo_ray` arguments (openrlhf 0.11 dotted flag names) for `cfg`."""
+    """`python -m openrlhf.cli.train_ppo_ray` arguments (openrlhf 0.11 dotted flag names) for `cfg`.
+
+    `n_prompts` training prompts are in `prompts`; rl.max_steps rollouts need episodes_for(...) passes.
+    """
     o = cfg.openrlhf
     steps, save_every = cfg.rl.max_steps, cfg.rl.save_every
+    if n_prompts < o.rollout_batch_size:
+        raise OpenRlhfError(f"openrlhf.rollout_batch_size ({o.rollout_batch_size}) is larger than the {n_prompts} "
+                            f"training prompts (env.dataset, rl.train_tiers, rl.train_variants)")
     args: list[str] = [
         "--actor.model_name_or_path", model,
         "--reward.remote_url", str(reward_file),
         "--data.prompt_dataset", str(prompts),
         "--data.input_key", PROMPT_KEY,
         "--data.label_key", LABEL_KEY,
-        "--data.max_samples", str(steps * o.rollout_batch_size),
         "--data.max_len", str(o.max_len),
-        "--train.num_episodes", "1",
+        "--train.num_episodes", str(episodes_for(steps, o.rollout_batch_size, n_prompts)),
         "--train.seed", str(cfg.rl.seed),
         "--train.batch_size", str(o.train_batch_size),
         "--train.micro_batch_size", str(o.micro_train_batch_size),
@@ -311,9 +325,14 @@ class CheckpointWatcher:
         return int(proc.returncode)
 
 
-def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str], None] = print, *,
+                 openrlhf_source: Path | None = None, poll_s: float = 10.0) -> dict[str, Any]:
     """Prepare, check and launch OpenRLHF for `cfg`, evaluating its checkpoints as they appear.
 
+    Args:
+        resources: the Ray cluster's (ray.cluster_resources()), checked against the GPUs the job needs.
+        openrlhf_source: where to read OpenRLHF's flags (None: the installed package).
+        poll_s: how often to look for new checkpoints.
     Raises:
         OpenRlhfError: before anything is launched, when a check fails.
     """
@@ -340,9 +359,10 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     prompts = write_prompts(tokenizer, train_eps, cfg, work / "prompts.jsonl", system_role=system_role)
     reward_file = write_reward_file(cfg, work / "reward_func.py")
     logger = RunLogger(run_dir, cfg, secondary=True)
-    args = build_args(cfg, model=model, prompts=prompts, reward_file=reward_file, ckpt_path=work / "ckpt",
+    args = build_args(cfg, model=model, prompts=prompts, n_prompts=len(train_eps), reward_file=reward_file,
+                      ckpt_path=work / "ckpt",
                       wandb_enabled=logger.mode != "disabled")
-    version = check_args(args)
+    version = check_args(args, openrlhf_source)
     (run_dir / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
     (work / "command.txt").write_text(" ".join([sys.executable, "-m", OPENRLHF_MODULE, *args]) + "\n")
     log(f"OpenRLHF {version}: {len(train_eps)} training prompts, {len(eval_eps)} evaluation episodes; "
@@ -374,7 +394,7 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     with (work / "openrlhf.log").open("a", encoding="utf-8") as out:
         proc = subprocess.Popen([sys.executable, "-m", OPENRLHF_MODULE, *args], env=env, stdout=out,
                                 stderr=subprocess.STDOUT)
-        rc = watcher.watch(proc)
+        rc = watcher.watch(proc, interval_s=poll_s)
     logger.finish()
     if rc != 0:
         raise RuntimeError(f"OpenRLHF exited with code {rc}; its log: {work / 'openrlhf.log'}")

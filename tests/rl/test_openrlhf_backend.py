@@ -49,7 +49,7 @@ def source() -> Path:
 
 
 def _args(cfg: RunConfig, tmp: Path, wandb: bool = True) -> list[str]:
-    return build_args(cfg, model="/models/llama", prompts=tmp / "p.jsonl", reward_file=tmp / "r.py",
+    return build_args(cfg, model="/models/llama", prompts=tmp / "p.jsonl", n_prompts=40, reward_file=tmp / "r.py",
                       ckpt_path=tmp / "ckpt", wandb_enabled=wandb)
 
 
@@ -68,7 +68,7 @@ def test_every_flag_exists_in_the_pinned_openrlhf(source: Path, tmp_path: Path, 
 def test_argument_values_follow_the_config(tmp_path: Path) -> None:
     ppo = _args(_cfg(), tmp_path)
     assert _value(ppo, "--algo.advantage.estimator") == "gae" and "--critic.adam.lr" in ppo
-    assert _value(ppo, "--data.max_samples") == str(5 * 16)  # max_steps rollouts of rollout_batch_size prompts
+    assert _value(ppo, "--train.num_episodes") == "3"  # 40 prompts = 2 rollouts of 16 a pass; 5 steps need 3 passes
     assert _value(ppo, "--ckpt.save_steps") == "2" and "--ckpt.save_hf" in ppo
     assert _value(ppo, "--data.label_key") == "episode" and _value(ppo, "--data.input_key") == "prompt"
     assert "--data.apply_chat_template" not in ppo  # prompts are pre-rendered with the tier tag and prefill
@@ -78,6 +78,16 @@ def test_argument_values_follow_the_config(tmp_path: Path) -> None:
     grpo = _args(_cfg(algorithm="grpo", n_samples_per_prompt=8, colocate_all=False), tmp_path)
     assert _value(grpo, "--algo.advantage.estimator") == "group_norm" and "--critic.adam.lr" not in grpo
     assert _value(grpo, "--rollout.n_samples_per_prompt") == "8" and "--train.colocate_all" not in grpo
+
+
+def test_passes_over_the_prompts_cover_max_steps(tmp_path: Path) -> None:
+    from rl.backends.openrlhf import episodes_for
+
+    assert [episodes_for(s, 16, 40) for s in (1, 2, 3, 5)] == [1, 1, 2, 3]
+    assert episodes_for(10, 8, 1000) == 1
+    with pytest.raises(OpenRlhfError, match="larger than the 3 training prompts"):
+        build_args(_cfg(), model="m", prompts=tmp_path / "p", n_prompts=3, reward_file=tmp_path / "r",
+                   ckpt_path=tmp_path / "c", wandb_enabled=False)
 
 
 def test_the_wandb_key_never_reaches_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -236,8 +246,8 @@ def test_train_py_stops_before_launch_on_a_cluster_without_gpus(tmp_path: Path) 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"rl:\n  backend: openrlhf\n  output_dir: {tmp_path / 'runs'}\n  model:\n    source: hf\n"
                    f"    name_or_path: {model}\n  ray:\n    address: local\n  wandb:\n    mode: disabled\n"
-                   "openrlhf:\n  actor: {num_nodes: 1, num_gpus_per_node: 2}\n  ref: {num_nodes: 1, num_gpus_per_node: 2}\n"
-                   "  critic: {num_nodes: 1, num_gpus_per_node: 2}\n")
+                   "openrlhf:\n  actor: {num_nodes: 1, num_gpus_per_node: 2}\n"
+                   "  ref: {num_nodes: 1, num_gpus_per_node: 2}\n  critic: {num_nodes: 1, num_gpus_per_node: 2}\n")
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run([sys.executable, "rl/train.py", "--config", str(cfg)], cwd=ROOT, env=env,
