@@ -390,6 +390,9 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
         log(f"evaluated checkpoint step {step}: {len(records)} transcripts")
 
     watcher = CheckpointWatcher(work / "ckpt", run_dir / "checkpoints", evaluate, log=log)
+    # A restarted run (OpenRLHF resumes from its DeepSpeed checkpoint) keeps the evaluations it has.
+    watcher.done = {step for step, _ in hf_checkpoints(work / "ckpt")
+                    if (run_dir / "samples" / f"step-{step}.jsonl").exists()}
     env = launch_env(cfg, logger.run_id, logger.mode)
     with (work / "openrlhf.log").open("a", encoding="utf-8") as out:
         proc = subprocess.Popen([sys.executable, "-m", OPENRLHF_MODULE, *args], env=env, stdout=out,

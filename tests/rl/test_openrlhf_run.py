@@ -39,7 +39,8 @@ completion = "<SCRATCHPAD_REASONING>ok</SCRATCHPAD_REASONING><OUTPUT><request_fu
 out = mod.reward_func([row["prompt"] + completion], [row["prompt"]], [row["episode"]])
 (ckpt.parent / "reward_seen.json").write_text(json.dumps({"reward": float(out["rewards"][0])}))
 for step in (1, 2):
-    shutil.copytree(model, ckpt / f"global_step{step}_hf")
+    if not (ckpt / f"global_step{step}_hf").exists():  # a resumed run finds its earlier checkpoints
+        shutil.copytree(model, ckpt / f"global_step{step}_hf")
 '''
 
 
@@ -91,13 +92,18 @@ def test_openrlhf_run_evaluates_every_checkpoint_in_both_tiers(tmp_path: Path, m
         (fake / name / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(fake))
     monkeypatch.setenv("PYTHONPATH", str(fake))
+    source = _source_with(flags, tmp_path / "flag_src")
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         # The GPU count is the cluster's as Ray reports it; this CPU cluster stands in for 8 GPUs.
-        result = run_openrlhf(cfg, {"GPU": 8.0, "CPU": 2.0}, log=print, poll_s=0.5,
-                              openrlhf_source=_source_with(flags, tmp_path / "flag_src"))
+        result = run_openrlhf(cfg, {"GPU": 8.0, "CPU": 2.0}, log=print, poll_s=0.5, openrlhf_source=source)
+        metrics_before = (tmp_path / "runs" / "orl" / "metrics.jsonl").read_text()
+        again = run_openrlhf(cfg, {"GPU": 8.0, "CPU": 2.0}, log=print, poll_s=0.5, openrlhf_source=source)
     finally:
         ray.shutdown()
+    # Restarted: checkpoints already evaluated are not evaluated again.
+    assert again["checkpoints"] == result["checkpoints"]
+    assert (tmp_path / "runs" / "orl" / "metrics.jsonl").read_text() == metrics_before
     run_dir = tmp_path / "runs" / "orl"
     work = run_dir / "openrlhf"
     assert json.loads((work / "reward_seen.json").read_text()) == {"reward": 1.0}  # free tier, complied
