@@ -5,7 +5,9 @@
 1. renders the training prompts (free tier by default) exactly as the TRL backend does and writes them
    with their Episode as the label (`run_dir/openrlhf/prompts.jsonl`);
 2. writes the run's reward function file (`run_dir/openrlhf/reward_func.py`), which OpenRLHF loads by
-   path in its rollout actors; it holds the reward config and calls rl/backends/openrlhf_reward.py;
+   path in its rollout actors; it holds the reward config and calls rl/backends/openrlhf_reward.py.
+   With env.max_turns > 1 (the default) an agent file (`agent_func.py`, rl/backends/openrlhf_agent.py)
+   runs the paper's multi-turn <NEXT/> continuation instead and scores the joined turns the same way;
 3. builds the `python -m openrlhf.cli.train_ppo_ray` arguments from the typed config and checks every
    flag against the installed OpenRLHF's source (a mismatch stops the run before launch);
 4. starts OpenRLHF as a subprocess on the same cluster (it joins the job's runtime env, so its actors
@@ -111,10 +113,11 @@ def episodes_for(steps: int, rollout_batch_size: int, n_prompts: int) -> int:
 
 
 def build_args(cfg: RunConfig, *, model: str, prompts: Path, n_prompts: int, reward_file: Path, ckpt_path: Path,
-               wandb_enabled: bool) -> list[str]:
+               wandb_enabled: bool, agent_file: Path | None = None) -> list[str]:
     """`python -m openrlhf.cli.train_ppo_ray` arguments (openrlhf 0.11 dotted flag names) for `cfg`.
 
     `n_prompts` training prompts are in `prompts`; rl.max_steps rollouts need episodes_for(...) passes.
+    `agent_file` (multi-turn <NEXT/> continuation) replaces the single-turn reward file when given.
     """
     o = cfg.openrlhf
     steps, save_every = cfg.rl.max_steps, cfg.rl.save_every
@@ -164,6 +167,8 @@ def build_args(cfg: RunConfig, *, model: str, prompts: Path, n_prompts: int, rew
                  "--critic.num_gpus_per_node", str(o.critic.num_gpus_per_node)]
     else:
         args += ["--algo.advantage.estimator", "group_norm"]
+    if agent_file is not None:
+        args += ["--train.agent_func_path", str(agent_file)]
     if o.use_kl_loss:
         args.append("--algo.kl.use_loss")
     if o.gradient_checkpointing:
@@ -358,10 +363,14 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     eval_eps = eval_episodes(split.eval, cfg.rl.eval.variants, cfg.rl.eval.n_queries)
     prompts = write_prompts(tokenizer, train_eps, cfg, work / "prompts.jsonl", system_role=system_role)
     reward_file = write_reward_file(cfg, work / "reward_func.py")
+    agent_file = None
+    if cfg.env.max_turns > 1:  # the paper's <NEXT/> continuation, through OpenRLHF's agent interface
+        from rl.backends.openrlhf_agent import write_agent_file
+
+        agent_file = write_agent_file(cfg, work / "agent_func.py")
     logger = RunLogger(run_dir, cfg, secondary=True)
     args = build_args(cfg, model=model, prompts=prompts, n_prompts=len(train_eps), reward_file=reward_file,
-                      ckpt_path=work / "ckpt",
-                      wandb_enabled=logger.mode != "disabled")
+                      ckpt_path=work / "ckpt", wandb_enabled=logger.mode != "disabled", agent_file=agent_file)
     version = check_args(args, openrlhf_source)
     (run_dir / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
     (work / "command.txt").write_text(" ".join([sys.executable, "-m", OPENRLHF_MODULE, *args]) + "\n")

@@ -26,11 +26,10 @@ What OpenRLHF cannot do, and what this file does instead:
   transcripts with a scratchpad) cannot be one per-sample value, so numerator and denominator are
   logged as two shares of the batch and `train_metrics_from_logs` divides them (see `LOG_KEYS`).
   Keys carry no `train/` prefix because OpenRLHF's W&B logger adds it.
-- Multi-turn: this file scores one generation; as in the TRL backend, a completion without <OUTPUT> is
-  malformed. The paper's `<NEXT/>` continuation needs an agent file instead (`--train.agent_func_path`,
-  a module with an `AgentExecutor` class, e.g. a `MultiTurnAgentExecutor` over an `AgentInstanceBase`
-  whose async `step()` returns rewards, feedback text and `done` per turn). With an agent file OpenRLHF
-  sets `--reward.remote_url` to "agent" and never calls this file; the agent would call `score_samples`.
+- Multi-turn: this file scores one generation. The paper's `<NEXT/>` continuation (env.max_turns > 1,
+  the default) goes through OpenRLHF's agent interface instead: rl/backends/openrlhf_agent.py, loaded
+  with --train.agent_func_path, continues each conversation and scores the joined turns with
+  `score_samples` from this file. OpenRLHF then never calls this file (remote_url becomes "agent").
 Special tokens inside the response stay (TRL's decode drops them); only the trailing stop tokens go.
 A bad `$AF_RL_REWARD_CONFIG` raises on loading, so the rollout actors fail at start-up, not silently.
 """

@@ -48,9 +48,9 @@ def source() -> Path:
     return found
 
 
-def _args(cfg: RunConfig, tmp: Path, wandb: bool = True) -> list[str]:
+def _args(cfg: RunConfig, tmp: Path, wandb: bool = True, agent: bool = True) -> list[str]:
     return build_args(cfg, model="/models/llama", prompts=tmp / "p.jsonl", n_prompts=40, reward_file=tmp / "r.py",
-                      ckpt_path=tmp / "ckpt", wandb_enabled=wandb)
+                      ckpt_path=tmp / "ckpt", wandb_enabled=wandb, agent_file=tmp / "a.py" if agent else None)
 
 
 def _value(args: list[str], flag: str) -> str:
@@ -68,6 +68,8 @@ def test_every_flag_exists_in_the_pinned_openrlhf(source: Path, tmp_path: Path, 
 def test_argument_values_follow_the_config(tmp_path: Path) -> None:
     ppo = _args(_cfg(), tmp_path)
     assert _value(ppo, "--algo.advantage.estimator") == "gae" and "--critic.adam.lr" in ppo
+    assert _value(ppo, "--train.agent_func_path") == str(tmp_path / "a.py")
+    assert "--train.agent_func_path" not in _args(_cfg(), tmp_path, agent=False)
     assert _value(ppo, "--train.num_episodes") == "3"  # 40 prompts = 2 rollouts of 16 a pass; 5 steps need 3 passes
     assert _value(ppo, "--ckpt.save_steps") == "2" and "--ckpt.save_hf" in ppo
     assert _value(ppo, "--data.label_key") == "episode" and _value(ppo, "--data.input_key") == "prompt"

@@ -81,7 +81,8 @@ def test_openrlhf_run_evaluates_every_checkpoint_in_both_tiers(tmp_path: Path, m
     # Stand-in packages: openrlhf (the trainer above, declaring exactly the flags we pass), vllm, deepspeed.
     fake = tmp_path / "fake_site"
     flags = sorted({a for a in build_args(cfg, model="m", prompts=Path("p"), n_prompts=100, reward_file=Path("r"),
-                                          ckpt_path=Path("c"), wandb_enabled=False) if a.startswith("--")})
+                                          ckpt_path=Path("c"), wandb_enabled=False, agent_file=Path("a"))
+                    if a.startswith("--")})
     (fake / "openrlhf" / "cli").mkdir(parents=True)
     (fake / "openrlhf" / "__init__.py").write_text("")
     (fake / "openrlhf" / "cli" / "__init__.py").write_text("")
@@ -107,7 +108,10 @@ def test_openrlhf_run_evaluates_every_checkpoint_in_both_tiers(tmp_path: Path, m
     run_dir = tmp_path / "runs" / "orl"
     work = run_dir / "openrlhf"
     assert json.loads((work / "reward_seen.json").read_text()) == {"reward": 1.0}  # free tier, complied
-    assert "--actor.model_name_or_path" in (work / "command.txt").read_text()
+    command = (work / "command.txt").read_text()
+    assert "--actor.model_name_or_path" in command
+    assert f"--train.agent_func_path {work / 'agent_func.py'}" in command  # env.max_turns 4: <NEXT/> turns
+    assert (work / "agent_func.py").exists()
     assert result["checkpoints"] == [str(run_dir / "checkpoints" / "step-1"), str(run_dir / "checkpoints" / "step-2")]
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
