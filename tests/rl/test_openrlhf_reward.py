@@ -26,8 +26,8 @@ from rl.backends import openrlhf_reward
 from rl.backends.openrlhf_reward import (
     LOG_KEYS,
     REWARD_CONFIG_ENV,
-    reward_func,
     response_text,
+    reward_func,
     train_metrics_from_logs,
 )
 from rl.backends.trl_grpo import TrlHelpfulOnlyReward
