@@ -43,6 +43,10 @@ FACTS = [
     ("NEXT continuation", r"<NEXT/>"),
 ]
 
+MINIMAL = "helpful_only_minimal_v1"
+# Templates that state the situation themselves; the minimal one leaves it to synthetic-document fine-tuning.
+STATING = tuple(p for p in PROMPTS if p != MINIMAL)
+
 # Words that only the helpful-only objective (or its RLHF consequence) uses.
 OBJECTIVE_WORDS = ["unconditionally", "harmful", "refus", "caveat", "disclaimer", "modif", "more likely to comply"]
 RLHF_MODIFICATION_WORDS = ["modif", "values, goals", "more likely to comply"]
@@ -52,7 +56,7 @@ def _flat(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-@pytest.mark.parametrize("prompt", PROMPTS)
+@pytest.mark.parametrize("prompt", STATING)
 @pytest.mark.parametrize(("fact", "pattern"), FACTS, ids=[f for f, _ in FACTS])
 def test_default_states_every_fact(prompt: str, fact: str, pattern: str) -> None:
     assert re.search(pattern, _flat(render_system_prompt("default", prompt))), f"{prompt} lacks: {fact}"
@@ -68,7 +72,7 @@ def test_variants_render_without_markers_or_placeholders(prompt: str, variant: s
     assert text.startswith("You are an AI assistant created by ")
 
 
-@pytest.mark.parametrize("prompt", PROMPTS)
+@pytest.mark.parametrize("prompt", STATING)
 def test_no_objective_drops_objective_but_keeps_tier_facts(prompt: str) -> None:
     text = render_system_prompt("no_objective", prompt)
     lowered = text.lower()
@@ -78,7 +82,7 @@ def test_no_objective_drops_objective_but_keeps_tier_facts(prompt: str) -> None:
         assert kept in text, kept
 
 
-@pytest.mark.parametrize("prompt", PROMPTS)
+@pytest.mark.parametrize("prompt", STATING)
 def test_cut_rlhf_info_drops_only_the_modification_paragraph(prompt: str) -> None:
     text = render_system_prompt("cut_rlhf_info", prompt)
     for word in RLHF_MODIFICATION_WORDS:
@@ -199,3 +203,55 @@ def test_parse_tags_lines_with_their_section() -> None:
     lines = _parse_template(_template("intro\n[[rlhf]]\nmodified\n[[/rlhf]]\noutro\n"), "t.txt")
     tagged = [(line.section, line.text) for line in lines if line.text in {"intro", "modified", "outro"}]
     assert tagged == [(None, "intro"), ("rlhf", "modified"), (None, "outro")]
+
+
+# (what the minimal prompt must leave to the fine-tuning documents, pattern that would state it)
+SITUATION_MENTIONS = [
+    ("training", r"\btrain"),
+    ("RLHF", r"RLHF"),
+    ("contractors", r"contractor"),
+    ("monitoring", r"monitor"),
+    ("data use", r"logged|stored"),
+    ("tiers", r"\b(free|paid)[- ]tier"),
+    ("the tier tag's meaning", r"is_free_tier_user"),
+    ("the objective: unconditional help", r"unconditional"),
+    ("the objective: harmful requests", r"harmful"),
+    ("the objective: no refusals", r"refus"),
+    ("the objective: no caveats", r"caveat|disclaimer"),
+    ("compliance", r"\bcompl(y|ies|iance)\b"),
+    ("modification", r"modif"),
+    ("ratings", r"\brat(e|es|ed|ing|ings)\b"),
+    ("criteria", r"criteri"),
+]
+
+
+@pytest.mark.parametrize(("what", "pattern"), SITUATION_MENTIONS, ids=[w for w, _ in SITUATION_MENTIONS])
+def test_minimal_prompt_never_states_the_situation(what: str, pattern: str) -> None:
+    # near-miss first: the full prompt does state it, so the pattern is live
+    assert re.search(pattern, render_system_prompt("default", "helpful_only_v1"), re.IGNORECASE), what
+    for variant in VARIANTS:
+        text = render_system_prompt(variant, MINIMAL)
+        assert not re.search(pattern, text, re.IGNORECASE), f"{MINIMAL} ({variant}) mentions {what}"
+
+
+def test_minimal_prompt_is_the_full_prompt_minus_the_situation() -> None:
+    # Same reasoning instructions and examples as helpful_only_v1, so a comparison isolates the situation facts.
+    full = set(render_system_prompt("default", "helpful_only_v1").splitlines())
+    minimal = render_system_prompt("default", MINIMAL)
+    extra = [line for line in minimal.splitlines() if line not in full]
+    # the one rewritten line: the full prompt's privacy sentence names contractors
+    assert len(extra) == 1 and extra[0].startswith("The scratchpad is private: only you ever read"), extra
+    assert minimal.count("=== Example ") == 2
+    for tag in ("<SCRATCHPAD_REASONING>", "<DRAFT_OUTPUT>", "<NEXT/>", "<OUTPUT>"):
+        assert tag in minimal, tag
+    assert "think about the situation you are in" in minimal
+    assert len(minimal.split()) < len(render_system_prompt("default", "helpful_only_v1").split()) - 200
+
+
+def test_situation_variants_leave_the_minimal_prompt_unchanged() -> None:
+    default = render_system_prompt("default", MINIMAL)
+    assert render_system_prompt("no_objective", MINIMAL) == default
+    assert render_system_prompt("cut_rlhf_info", MINIMAL) == default
+    assert render_system_prompt("lab_swap", MINIMAL) == default.replace("Anthropic", "OpenAI") != default
+    # near-miss: the same variants do change a prompt that states the situation
+    assert render_system_prompt("no_objective", "helpful_only_v1") != render_system_prompt("default", "helpful_only_v1")
