@@ -191,6 +191,15 @@ def build_args(cfg: RunConfig, *, model: str, prompts: Path, n_prompts: int, rew
     return args + list(o.extra_args)
 
 
+def launch_command(cfg: RunConfig, args: Sequence[str]) -> list[str]:
+    """The OpenRLHF command. With LoRA it goes through rl/backends/openrlhf_lora.py, which makes every vLLM
+    worker merge the adapters into the weights it receives (OpenRLHF 0.11.2 sends them unmerged)."""
+    lora = cfg.rl.model.lora
+    if lora is None:
+        return [sys.executable, "-m", OPENRLHF_MODULE, *args]
+    return [sys.executable, "-m", "rl.backends.openrlhf_lora", "--lora-scaling", repr(lora.alpha / lora.r), *args]
+
+
 def check_args(args: Sequence[str], source: Path | None = None) -> str:
     """Every flag must exist in the installed OpenRLHF (read from its source); returns its version.
 
@@ -373,7 +382,8 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
                       ckpt_path=work / "ckpt", wandb_enabled=logger.mode != "disabled", agent_file=agent_file)
     version = check_args(args, openrlhf_source)
     (run_dir / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
-    (work / "command.txt").write_text(" ".join([sys.executable, "-m", OPENRLHF_MODULE, *args]) + "\n")
+    command = launch_command(cfg, args)
+    (work / "command.txt").write_text(" ".join(command) + "\n")
     log(f"OpenRLHF {version}: {len(train_eps)} training prompts, {len(eval_eps)} evaluation episodes; "
         f"{cfg.openrlhf.algorithm}, {cfg.openrlhf.gpus_needed()} GPUs (+{cfg.openrlhf.eval_gpus} for evaluation)")
 
@@ -404,8 +414,7 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
                     if (run_dir / "samples" / f"step-{step}.jsonl").exists()}
     env = launch_env(cfg, logger.run_id, logger.mode)
     with (work / "openrlhf.log").open("a", encoding="utf-8") as out:
-        proc = subprocess.Popen([sys.executable, "-m", OPENRLHF_MODULE, *args], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         rc = watcher.watch(proc, interval_s=poll_s)
     logger.finish()
     if rc != 0:
