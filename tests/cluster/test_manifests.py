@@ -115,9 +115,9 @@ def test_launcher_installs_the_checkout_under_constraints(launcher: dict[str, An
     assert len(repo_mount) == 1
     repo_in_container = repo_mount[0].replace("/home/ray", "~")
     setup = launcher["setup_commands"]
-    install = [c for c in setup if "-e ." in c]
+    install = [c for c in setup if "-e " in c]
     assert install and f"cd {repo_in_container}" in install[0] and "pip install" in install[0]
-    assert "-c constraints.txt" in install[0] and "vllm" in install[0]
+    assert "-c constraints.txt" in install[0] and '".[gpu]"' in install[0]  # vllm, deepspeed, OpenRLHF's deps
     # OpenRLHF at the version constraints.txt pins, without the Ray/transformers pins of its own.
     assert any("openrlhf" in c and "-c constraints.txt" in c and "--no-deps" in c for c in setup)
     assert ".gitignore" in launcher["rsync_filter"]  # keeps .venv/ and runs/ out of the sync
