@@ -24,6 +24,8 @@ from rl.compare.settings import CompareSettings, fingerprint
 
 SAMPLES_DIR = "samples"
 CELLS_DIR = "cells"
+MAX_CELL_RETRIES = 2
+"""Times a cell is redone after its worker died before it counts as failed."""
 
 
 @dataclass(frozen=True)
@@ -251,8 +253,11 @@ def run_cells(cells: Sequence[Cell], out: Path, *, worker_factory: Callable[[], 
 
 def _run_on_ray(pending: Sequence[Cell], worker_factory: Callable[[], Any], n_workers: int,
                 finish: Callable[[Cell, dict[str, Any]], None],
-                fail: Callable[[Cell, BaseException], None], log: Callable[[str], None]) -> None:
-    """Schedule whole checkpoints on actors; a dead actor is replaced and its unfinished cells fail."""
+                fail: Callable[[Cell, BaseException], None], log: Callable[[str], None],
+                max_retries: int = MAX_CELL_RETRIES) -> None:
+    """Schedule whole checkpoints on actors. When an actor dies (killed, out of memory, node lost), its
+    unfinished cells are redone on a fresh actor, up to `max_retries` times each; a cell is written once,
+    when it finishes, so nothing is lost or counted twice."""
     import ray
     from ray.exceptions import RayActorError
 
@@ -263,31 +268,39 @@ def _run_on_ray(pending: Sequence[Cell], worker_factory: Callable[[], Any], n_wo
     workers = [worker_factory() for _ in range(min(n_workers, len(queue)))]
     inflight: dict[Any, tuple[int, Cell]] = {}
     load: dict[int, int] = {}
+    redo: dict[int, list[Cell]] = {i: [] for i in range(len(workers))}
+    attempts: dict[str, int] = {}
 
-    def assign(i: int) -> None:
-        cells = queue.popleft()
+    def submit(i: int, cells: list[Cell]) -> None:
         load[i] = len(cells)
         for cell in cells:  # an actor runs its calls in order: the checkpoint is loaded once
             inflight[workers[i].run_cell.remote(*_cell_args(cell))] = (i, cell)
 
     for i in range(len(workers)):
         if queue:
-            assign(i)
+            submit(i, queue.popleft())
     while inflight:
         [ref], _ = ray.wait(list(inflight), num_returns=1)
         i, cell = inflight.pop(ref)
         try:
             finish(cell, ray.get(ref))
         except RayActorError as e:
-            fail(cell, e)
-            if not any(w == i for w, _ in inflight.values()):
-                log(f"worker {i} died; starting a new one")
-                workers[i] = worker_factory()
+            attempts[cell.key] = attempts.get(cell.key, 0) + 1
+            if attempts[cell.key] <= max_retries:
+                redo[i].append(cell)
+            else:
+                fail(cell, e)
         except Exception as e:  # the cell's own error (bad checkpoint, judge down): the rest goes on
             fail(cell, e)
         load[i] -= 1
-        if load[i] == 0 and queue:
-            assign(i)
+        if load[i] == 0:
+            if redo[i]:
+                log(f"worker {i} died; redoing {len(redo[i])} unfinished cell(s) on a new worker")
+                workers[i] = worker_factory()
+                cells, redo[i] = redo[i], []
+                submit(i, cells)
+            elif queue:
+                submit(i, queue.popleft())
     for w in workers:
         try:
             ray.get(w.close.remote(), timeout=60)
