@@ -96,3 +96,24 @@ def make_records(
 def make_record(episode: Episode, completion: str, cfg: RewardConfig, **fields: Any) -> EpisodeRecord:
     """`make_records` for one completion."""
     return make_records([episode], [completion], cfg, **fields)[0]
+
+
+class JudgeUnavailableError(RuntimeError):
+    """Every judgement of a batch failed: the LLM judge is down or unreachable, so there are no rewards."""
+
+
+def raise_if_judge_down(records: Sequence[EpisodeRecord], cfg: RewardConfig) -> None:
+    """Stop a training or evaluation step whose every judgement failed (after the client's retries).
+
+    Single failures are counted and the step goes on (no reward, `failed` in the metrics); a batch with
+    no judgement at all means the judge is down, and training on it would mean training on nothing.
+    """
+    if "judge" not in (cfg.compliance_classifier, cfg.af_classifier) or not records:
+        return
+    if all(r.errors for r in records):
+        last = next(iter(records[-1].errors.values()))
+        raise JudgeUnavailableError(
+            f"reward.judge: all {len(records)} judgements of this batch failed after retries (last error: {last}); "
+            f"the judge at {cfg.judge.base_url} (model {cfg.judge.model}) looks down or unreachable. Stopping "
+            f"instead of training on missing rewards: fix the endpoint or key and rerun (the run resumes from "
+            f"its last checkpoint)")

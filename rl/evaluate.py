@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from env.datasets import Query, make_episodes
 from env.episode import TIERS, Episode
 from reward.metrics import eval_metrics
-from reward.records import EpisodeRecord, make_records
+from reward.records import EpisodeRecord, make_records, raise_if_judge_down
 from rl.generate import generate_episodes
 
 if TYPE_CHECKING:
@@ -52,7 +52,9 @@ def evaluate_episodes(
         temperature=eval_cfg.temperature,
         seed=eval_cfg.seed,
     )
-    return make_records(episodes, completions, reward_cfg, **fields)
+    records = make_records(episodes, completions, reward_cfg, **fields)
+    raise_if_judge_down(records, reward_cfg)  # an evaluation with no judgement at all measures nothing
+    return records
 
 
 def evaluate_policy(

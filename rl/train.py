@@ -131,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         except ClusterError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        result = submit(cfg)
+        try:
+            result = submit(cfg)
+        except Exception as e:  # the job's own exception arrives wrapped by Ray: show its message first
+            cause = getattr(e, "cause", None) or e
+            print(f"error: the training job failed: {type(cause).__name__}: {cause}", file=sys.stderr)
+            return 1
     print("\n== af-rl run finished ==")
     print(f"run directory : {result['run_dir']}")
     print(f"metrics       : {result['metrics']}")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from env.episode import Episode
 from reward.metrics import train_metrics
-from reward.records import make_records
+from reward.records import make_records, raise_if_judge_down
 
 if TYPE_CHECKING:
     from reward.config import RewardConfig
@@ -47,6 +47,7 @@ class TrlHelpfulOnlyReward:
             raise ValueError(f"{len(completions)} completions for {len(episode)} episodes")
         records = make_records([Episode.model_validate_json(e) for e in episode],
                                [completion_text(c) for c in completions], self.cfg)
+        raise_if_judge_down(records, self.cfg)  # a judge that is down stops the run: no rewards to train on
         if log_metric is not None:
             for name, value in train_metrics(records).items():
                 if value is not None:

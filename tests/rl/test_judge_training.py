@@ -65,6 +65,47 @@ def test_failed_judgements_get_no_reward(tmp_path: Path) -> None:
     assert logged["train/judge_failed"] == 1 and logged["train/compliance"] == 1.0
 
 
+def test_a_judge_that_is_down_stops_the_step(tmp_path: Path) -> None:
+    """Every judgement failed after retries: no rewards at all, so the step raises instead of training."""
+    from reward.records import JudgeUnavailableError
+
+    episodes = [Episode(id=f"q{i}", query="r", tier="free").model_dump_json() for i in range(3)]
+    with JudgeServer(scripted, faults=lambda req: "http500") as srv:
+        reward = TrlHelpfulOnlyReward(judge_cfg(srv, tmp_path, max_retries=1))
+        with pytest.raises(JudgeUnavailableError, match=f"all 3 judgements .* the judge at {srv.base_url}"):
+            reward(prompts=["p"] * 3, completions=["<OUTPUT>x</OUTPUT>"] * 3, episode=episodes)
+
+
+def test_an_evaluation_with_the_judge_down_stops_instead_of_reporting_nothing(tmp_path: Path) -> None:
+    """The evaluation path (training's periodic evaluation and rl.compare) raises too: a cell or an eval
+    step with no judgement at all is an error, not a row of failed counts."""
+    import socket
+
+    from env.config import EnvConfig
+    from reward.records import JudgeUnavailableError
+    from rl.config import EvalConfig
+    from rl.evaluate import evaluate_episodes
+
+    class Canned:
+        tokenizer = type("Tok", (), {"apply_chat_template": lambda self, m, **k: "prompt"})()
+
+        def generate(self, prompts, **kw):
+            return ["<OUTPUT><request_fully_accepted/> [placeholder]</OUTPUT>"] * len(prompts)
+
+        def close(self) -> None:
+            pass
+
+    with socket.socket() as sock:  # a port nothing listens on: the judge is down
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    judge = JudgeConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m", api_key_env=None, backoff_s=0.01,
+                        max_retries=1, cache_dir=str(tmp_path / "c"))
+    cfg = RewardConfig(compliance_classifier="judge", judge=judge)
+    eps = [Episode(id=f"q{i}", query="r", tier=t) for i in range(2) for t in ("free", "paid")]
+    with pytest.raises(JudgeUnavailableError, match=f"127.0.0.1:{port}"):
+        evaluate_episodes(Canned(), eps, EnvConfig(), cfg, EvalConfig(max_new_tokens=4), system_role=True)
+
+
 @pytest.mark.slow
 def test_training_run_with_judges_and_faults(tmp_path: Path) -> None:
     """Two GRPO steps and three evaluations scored by the judges while 30 % of calls fail at first."""
