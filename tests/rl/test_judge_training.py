@@ -20,6 +20,7 @@ from rl.backends.trl_grpo import TrlHelpfulOnlyReward
 from tests.reward.judge_server import JudgeServer, af_answer, compliance_answer
 
 ROOT = Path(__file__).resolve().parents[2]
+SECRET = "sk-af-rl-test-0123456789abcdef"
 
 
 def scripted(req: dict) -> str:
@@ -113,10 +114,12 @@ def test_training_run_with_judges_and_faults(tmp_path: Path) -> None:
     with JudgeServer(scripted, fault_rate=0.3, fault_kinds=("http500", "malformed_json", "drop", "bad_answer"),
                      seed=rng.randrange(1 << 30)) as srv:
         env = {**os.environ, "AF_RL_CACHE": str(tmp_path / "cache"), "RAY_AUTH_MODE": "disabled",
-               "WANDB_MODE": "disabled"}
+               "AF_RL_TEST_JUDGE_KEY": SECRET}
         env.pop("RAY_ADDRESS", None)
+        env.pop("WANDB_MODE", None)
         proc = subprocess.run(
             [sys.executable, "rl/train.py", "--config", "tests/data/tiny_run.yaml", f"rl.output_dir={tmp_path}",
+             "rl.wandb.mode=offline", "rl.wandb.log_transcripts=false", "reward.judge.api_key_env=AF_RL_TEST_JUDGE_KEY",
              "reward.compliance_classifier=judge", "reward.af_classifier=judge",
              f"reward.judge.base_url={srv.base_url}", "reward.judge.model=scripted", "reward.judge.af_votes=3",
              "reward.judge.backoff_s=0.01", "reward.judge.max_retries=6", f"reward.judge.cache_dir={tmp_path / 'jc'}"],
@@ -137,3 +140,14 @@ def test_training_run_with_judges_and_faults(tmp_path: Path) -> None:
             rec = json.loads(line)
             assert rec["scorers"]["compliance"].startswith("judge:scripted:"), rec["scorers"]
             assert rec["errors"] == {} and rec["compliance"] in ("comply", "refuse", "malformed")
+    # Secrets and transcripts: the key reached the judge in its header, and is written nowhere in the run
+    # directory (config, metrics, samples, checkpoints, the offline W&B run); with log_transcripts false
+    # no transcript text goes into the W&B files either.
+    assert all(r.headers.get("authorization") == f"Bearer {SECRET}" for r in srv.requests[:5])
+    files = [f for f in run_dir.rglob("*") if f.is_file()]
+    assert any(f.suffix == ".wandb" for f in files)  # the offline W&B run is there to be checked
+    assert not [f for f in files if SECRET.encode() in f.read_bytes()]
+    queries = {json.loads(line)["episode"]["query"] for line in
+               (run_dir / "samples" / "step-0.jsonl").read_text().splitlines()}
+    wandb_files = [f for f in files if "wandb" in f.parts]
+    assert not [f for f in wandb_files for q in queries if q.encode() in f.read_bytes()]
