@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum 
 DEMO_CONFIG ?= configs/demo_cpu.yaml
 RUNS   := $(CURDIR)/runs
 
-.PHONY: setup demo test test-fast clean-venv
+.PHONY: setup demo test test-fast bench clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ test: setup $(CHROMIUM)
 
 test-fast: setup $(CHROMIUM)
 	$(BIN)/python -m pytest -q -m "not slow and not gpu"
+
+# Every benchmark, one after another (about 40 min on 2 cores; nothing else should run meanwhile).
+# Figures land in bench/results/*.json; bench/README.md reports them.
+bench: setup
+	$(BIN)/python bench/classifier_throughput.py
+	$(BIN)/python bench/judge_throughput.py --n 1000 --latency 0.1 --concurrency 64
+	$(BIN)/python bench/trl_overhead.py --repeats 3 --scaling
+	$(BIN)/python bench/prefix_cache.py --n-queries 4 --max-new-tokens 32 --repeats 3
+	$(BIN)/python bench/demo_time.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sys
 import time
 from pathlib import Path
@@ -219,6 +220,7 @@ def main() -> int:
         "adversarial_worst_s": round(worst, 4),
         "adversarial_s": {k: round(v, 4) for k, v in adversarial.items()},
         "meets_target": ok,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }))
     return 0 if worst < ADVERSARIAL_LIMIT_S else 1
 

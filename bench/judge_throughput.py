@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -77,6 +78,7 @@ def main() -> None:
             )
     ideal = args.n * args.latency / args.concurrency
     print(f"{'ideal':>10}: {ideal:.2f} s per judge (n x latency / concurrency)")
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(report))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import time
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, "threads": torch.get_num_threads(),
         "repeats": args.repeats, "naive_s": round(med["naive"], 2), "prefix_cache_s": round(med["prefix_cache"], 2),
         "speedup": round(speedup, 2), "greedy_outputs_identical": f"{sum(same)}/{len(same)}",
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     print(f"{'engine':14s} {'median s':>9s}  runs")
     for k, v in times.items():
