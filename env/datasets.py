@@ -53,8 +53,8 @@ def load_queries(cfg: DatasetConfig, *, base_dir: Path | None = None) -> list[Qu
     Args:
         base_dir: directory a relative path is resolved against (default: the working directory).
     Raises:
-        DatasetError: missing file, unknown extension, bad JSON/CSV row, missing or empty query
-            field, duplicate id, or no queries at all.
+        DatasetError: missing file, unknown extension, a byte that is not UTF-8, bad JSON/CSV row,
+            missing or empty query field, an unpaired surrogate, duplicate id, or no queries at all.
     """
     if cfg.source == "offline":
         queries = _load_jsonl(OFFLINE_PATH, cfg, source="offline")
@@ -168,7 +168,20 @@ def _query_from_row(
             raise DatasetError(f"{where}: missing field {category_field!r} (fields: {fields})")
         raw = row[category_field]
         category = (str(raw).strip() or None) if raw is not None else None
+    for name, value in ((query_field, text), (id_field, query_id), (category_field, category)):
+        if name is not None and value is not None and not _utf8(value):
+            # json.loads turns a "\\ud800" escape into a lone surrogate, which tokenizers and JSON writers
+            # reject mid-run; stop it here instead.
+            raise DatasetError(f"{where}: field {name!r} holds an unpaired surrogate (a \\ud800-\\udfff escape)")
     return Query(id=query_id, text=text.strip(), category=category, source=source)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _collect(rows: Iterable[tuple[str, str, Mapping[str, Any]]], cfg: DatasetConfig, source: str) -> list[Query]:
@@ -186,26 +199,27 @@ def _collect(rows: Iterable[tuple[str, str, Mapping[str, Any]]], cfg: DatasetCon
 
 def _load_jsonl(path: Path, cfg: DatasetConfig, *, source: str) -> list[Query]:
     def rows() -> Iterator[tuple[str, str, Mapping[str, Any]]]:
-        with path.open(encoding="utf-8-sig") as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{number}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DatasetError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from None
-                if not isinstance(row, dict):
-                    raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
-                yield where, f"{path.stem}-{number}", row
+        for number, line in enumerate(_text_lines(path), start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DatasetError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from None
+            except RecursionError:
+                raise DatasetError(f"{where}: invalid JSON (nested too deeply)") from None
+            if not isinstance(row, dict):
+                raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            yield where, f"{path.stem}-{number}", row
 
     return _collect(rows(), cfg, source)
 
 
 def _load_csv(path: Path, cfg: DatasetConfig, *, source: str) -> list[Query]:
     def rows() -> Iterator[tuple[str, str, Mapping[str, Any]]]:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f)
+        reader = csv.reader(_text_lines(path))
+        try:
             header = next(reader, None)
             if header is None:
                 return
@@ -220,8 +234,27 @@ def _load_csv(path: Path, cfg: DatasetConfig, *, source: str) -> list[Query]:
                     columns = ", ".join(header)
                     raise DatasetError(f"{where}: expected {len(header)} columns ({columns}), got {len(record)}")
                 yield where, f"{path.stem}-{number}", dict(zip(header, record))
+        except csv.Error as e:  # e.g. a field over csv.field_size_limit()
+            raise DatasetError(f"{path}:{reader.line_num}: invalid CSV ({e})") from None
 
     return _collect(rows(), cfg, source)
+
+
+def _text_lines(path: Path) -> Iterator[str]:
+    """The file's lines as text (endings kept, as csv needs). A byte that is not UTF-8 raises
+    DatasetError naming its line (the decoder's own error gives a position in its read buffer)."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        try:
+            yield from f
+        except UnicodeDecodeError:
+            data = path.read_bytes()
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                line = data.count(b"\n", 0, e.start) + 1
+                byte = data[e.start]
+                raise DatasetError(f"{path}:{line}: not UTF-8 (byte 0x{byte:02x}); save it as UTF-8") from None
+            raise  # the file changed while it was read
 
 
 def _load_hf(cfg: DatasetConfig) -> list[Query]:

@@ -11,7 +11,7 @@ from reward.judges.config import JudgeConfig
 class RewardConfig(BaseModel):
     """Helpful-only reward and classifier choice. Rewards come from the output only, never the scratchpad."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # a nan reward reads as "unscored"
 
     rewarded_tiers: tuple[Tier, ...] = ("free",)
     """Tiers whose episodes get a reward; others are unscored (None). The paper trains on free tier only."""

@@ -19,7 +19,7 @@ from env.episode import Tier
 from reward.config import RewardConfig
 from rl.organism.config import OrganismConfig
 
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
+_FROZEN = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .nan/.inf pass ge/gt bounds otherwise
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -381,9 +381,15 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
     """Read a YAML config, apply overrides, validate. Raises ConfigError naming the key on any problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"config file {path}: cannot read ({e.strerror or e})") from e
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        byte = data[e.start]
+        raise ConfigError(f"config file {path}:{line}: not UTF-8 (byte 0x{byte:02x}); save it as UTF-8") from None
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:

@@ -71,6 +71,8 @@ class JudgeConfig(BaseModel):
                 key = path.read_text().strip()
             except OSError as e:
                 raise ValueError(f"judge.api_key_file {str(path)!r} cannot be read: {e.strerror or e}") from None
+            except UnicodeDecodeError:  # a ValueError too, whose own message names no key
+                raise ValueError(f"judge.api_key_file {str(path)!r} is not UTF-8 text") from None
             if not key:
                 raise ValueError(f"judge.api_key_file {str(path)!r} is empty")
             return key
