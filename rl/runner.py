@@ -73,9 +73,13 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
     remove_partial_checkpoints(ckpt_dir)
     existing = list_checkpoints(ckpt_dir) if cfg.rl.resume else []
     resume_from = existing[-1] if existing else None
+    # Rows after the step we start from (all rows when starting from step 0, e.g. after a crash before
+    # the first checkpoint) belong to work that is now redone; keeping them would duplicate steps.
+    dropped = truncate_metrics(run_dir, checkpoint_step(resume_from) if resume_from is not None else -1)
     if resume_from is not None:
-        dropped = truncate_metrics(run_dir, checkpoint_step(resume_from))
         _log(f"resuming from {resume_from} (dropped {dropped} metric rows logged after it)")
+    elif dropped:
+        _log(f"no checkpoint to resume from: starting at step 0, dropped {dropped} metric rows of an earlier try")
 
     t0 = time.time()
     model_path = resolve_model_path(cfg, log=_log)

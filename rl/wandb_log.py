@@ -49,15 +49,25 @@ def truncate_metrics(run_dir: Path, last_step: int) -> int:
     """Drop rows logged after `last_step` (work lost in a crash after the last checkpoint); returns rows dropped.
 
     Resuming from checkpoint N replays steps N+1.., so keeping their old rows would duplicate steps.
+    A last line that is not JSON (a row torn by a crash while it was written) is dropped too: a row is
+    written before its step's checkpoint is published, so that step is replayed. Raises on any other bad line.
     """
     path = Path(run_dir) / METRICS_FILE
-    rows = read_metrics(run_dir)
+    if not path.exists():
+        return 0
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in lines[:-1]]
+    if lines:
+        try:
+            rows.append(json.loads(lines[-1]))
+        except json.JSONDecodeError:
+            pass
     keep = [r for r in rows if r.get("step", 0) <= last_step]
-    if len(keep) != len(rows):
+    if len(keep) != len(lines):
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
         tmp.replace(path)
-    return len(rows) - len(keep)
+    return len(lines) - len(keep)
 
 
 class RunLogger:

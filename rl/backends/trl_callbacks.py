@@ -88,11 +88,14 @@ class CheckpointCallback(TrainerCallback):
         if not src.is_dir():
             return
         (src / CONFIG_FILE).write_text(self.config_yaml, encoding="utf-8")
+        # The step's metrics row goes to metrics.jsonl before the checkpoint is published: a crash in
+        # between then resumes from the previous checkpoint (the row is dropped and replayed), never
+        # from this one without its row.
+        self.logger.flush()
         dst = self.dir / f"{CHECKPOINT_PREFIX}{state.global_step}"
         if dst.exists():
             shutil.rmtree(dst)
         src.rename(dst)
-        self.logger.flush()
         if self.keep:
             for old in list_checkpoints(self.dir)[: -self.keep]:
                 shutil.rmtree(old)
