@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -22,14 +23,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS_S = {"cold": 600, "cached": 300}
 
 
-def timed_demo(cache: Path, runs: Path) -> float:
+def timed_demo(cache: Path, runs: Path) -> tuple[float, float | None]:
     env = {**os.environ, "AF_RL_CACHE": str(cache)}
     start = time.perf_counter()
     proc = subprocess.run(["make", "demo", f"RUNS={runs}"], cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"make demo failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return wall
+    peak = re.search(r"peak memory\s*:\s*([\d.]+) MB", proc.stdout)
+    return wall, float(peak.group(1)) if peak else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,13 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=1, help="cold+cached pairs")
     args = p.parse_args(argv)
     times: dict[str, list[float]] = {"cold": [], "cached": []}
+    peaks: dict[str, list[float | None]] = {"cold": [], "cached": []}
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
-            cache, runs = Path(tmp) / "cache", Path(tmp) / "runs"
-            times["cold"].append(timed_demo(cache, runs))
-            times["cached"].append(timed_demo(cache, Path(tmp) / "runs2"))
+            cache = Path(tmp) / "cache"
+            for case, runs in (("cold", Path(tmp) / "runs"), ("cached", Path(tmp) / "runs2")):
+                wall, peak = timed_demo(cache, runs)
+                times[case].append(wall)
+                peaks[case].append(peak)
     result = {case: {"median_s": round(statistics.median(v), 1), "runs_s": [round(x, 1) for x in v],
-                     "target_s": TARGETS_S[case]} for case, v in times.items()}
+                     "target_s": TARGETS_S[case], "training_peak_rss_mb": peaks[case]}
+              for case, v in times.items()}
     for case, r in result.items():
         print(f"{case:7s} median {r['median_s'] / 60:.1f} min (runs {r['runs_s']} s), "
               f"target {r['target_s'] / 60:.0f} min")

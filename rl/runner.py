@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import time
 from typing import Any
 
@@ -137,4 +138,5 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
         "samples": str(run_dir / "samples"),
         "wandb": wandb_location,
         "pid": os.getpid(),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"samples       : {result['samples']}")
     print(f"checkpoints   : {', '.join(result['checkpoints']) or '(none)'}")
     print(f"W&B run       : {result['wandb']}")
+    if result.get("peak_rss_mb") is not None:
+        print(f"peak memory   : {result['peak_rss_mb']} MB (training process)")
     print("RESULT " + json.dumps({k: result[k] for k in ("run_dir", "wandb")}))
     return 0
 
