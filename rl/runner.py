@@ -96,6 +96,9 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
     eval_eps = eval_episodes(split.eval, cfg.rl.eval.variants, cfg.rl.eval.n_queries)
     _log(f"{len(train_eps)} training prompts, {len(eval_eps)} evaluation episodes; device {device}")
 
+    # A W&B service inherited from whatever started this Ray worker would hold on to a crashed run's id
+    # ("run ID is in use" on resume); each run starts its own.
+    os.environ.pop("WANDB_SERVICE", None)
     logger = RunLogger(run_dir, cfg)
 
     holder: dict[str, Any] = {}  # the trainer, once built: its vLLM engine serves evaluation when configured

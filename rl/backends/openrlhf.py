@@ -431,6 +431,8 @@ def _eval_worker(settings: Any, engine: str, gpus: int) -> Any:
 
     from rl.compare.run import CompareWorker
 
-    remote = ray.remote(CompareWorker).options(num_gpus=gpus, num_cpus=1, max_restarts=1)
+    # A killed evaluation actor is restarted and its call retried: the cell is redone, and counted once
+    # because results come back to the driver, which writes them.
+    remote = ray.remote(CompareWorker).options(num_gpus=gpus, num_cpus=1, max_restarts=2, max_task_retries=2)
     return remote.remote(settings.dump(), engine, "cuda" if gpus else "cpu", None,
                          {"tensor_parallel_size": gpus} if gpus else None, True)

@@ -160,6 +160,10 @@ def test_wandb_run_gets_the_summary_table_and_plots(tmp_path: Path, monkeypatch:
             for c, s in (("run/step-1", 1), ("run/step-2", 2))]
     plots = plot_compare(rows, tmp_path / "plots")
     where = log_wandb(tmp_path, rows, plots, "af-rl-test", {"engine": "hf"})
+    import wandb
+
+    wandb.teardown()  # stop this process's W&B service; W&B also exports it to the environment, which
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)  # later subprocesses (Ray heads) would inherit
     assert where and "wandb" in where
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
