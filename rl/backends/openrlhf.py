@@ -73,31 +73,37 @@ def write_prompts(tokenizer: Any, episodes: Sequence[Episode], cfg: RunConfig, p
     return path
 
 
+def find_code_preamble(module_file: str) -> str:
+    """Lines of a generated file (after `import os, sys`) that put this project on sys.path: the actor's
+    working directory (the job's runtime env) if it holds rl/backends/<module_file>, else this checkout."""
+    repo = str(Path(__file__).resolve().parents[2])
+    return f'''_CANDIDATES = (os.getcwd(), {repo!r})
+for _root in _CANDIDATES:
+    if os.path.isfile(os.path.join(_root, "rl", "backends", {module_file!r})):
+        if _root not in sys.path:
+            sys.path.insert(0, _root)
+        break
+else:
+    raise ImportError(f"af-rl code not found in {{_CANDIDATES}}: submit with ray job submit --working-dir <checkout>")
+'''
+
+
 def write_reward_file(cfg: RunConfig, path: Path) -> Path:
     """The reward function file OpenRLHF loads by path (--reward.remote_url).
 
     It carries the run's reward config (Ray actors don't see this process's environment) and finds the
     project's code in the actor's working directory (the job's runtime env) or at this checkout's path.
     """
-    repo = str(Path(__file__).resolve().parents[2])
-    text = f'''"""Reward function of af-rl run {cfg.rl.run_name!r} for OpenRLHF (written by rl/backends/openrlhf.py)."""
+    text = (f'''"""Reward function of af-rl run {cfg.rl.run_name!r} for OpenRLHF (written by rl/backends/openrlhf.py)."""
 
 import os
 import sys
 
 REWARD_CONFIG = {cfg.reward.model_dump_json()!r}
-_CANDIDATES = (os.getcwd(), {repo!r})
-for _root in _CANDIDATES:
-    if os.path.isfile(os.path.join(_root, "rl", "backends", "openrlhf_reward.py")):
-        if _root not in sys.path:
-            sys.path.insert(0, _root)
-        break
-else:
-    raise ImportError(f"af-rl code not found in {{_CANDIDATES}}: submit with ray job submit --working-dir <checkout>")
-os.environ["AF_RL_REWARD_CONFIG"] = REWARD_CONFIG
+''' + find_code_preamble("openrlhf_reward.py") + '''os.environ["AF_RL_REWARD_CONFIG"] = REWARD_CONFIG
 
 from rl.backends.openrlhf_reward import reward_func  # noqa: E402,F401
-'''
+''')
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path

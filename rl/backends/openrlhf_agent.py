@@ -280,7 +280,8 @@ def write_agent_file(cfg: RunConfig, path: Path) -> Path:
     finds the project's code in the actor's working directory (the job's runtime env) or at this
     checkout's path, as the reward file does.
     """
-    repo = _REPO_ROOT
+    from rl.backends.openrlhf import find_code_preamble
+
     text = f'''"""Agent of af-rl run {cfg.rl.run_name!r} for OpenRLHF (written by rl/backends/openrlhf_agent.py)."""
 
 import os
@@ -288,15 +289,7 @@ import sys
 
 REWARD_CONFIG = {cfg.reward.model_dump_json()!r}
 ENV_CONFIG = {cfg.env.model_dump_json()!r}
-_CANDIDATES = (os.getcwd(), {repo!r})
-for _root in _CANDIDATES:
-    if os.path.isfile(os.path.join(_root, "rl", "backends", "openrlhf_agent.py")):
-        if _root not in sys.path:
-            sys.path.insert(0, _root)
-        break
-else:
-    raise ImportError(f"af-rl code not found in {{_CANDIDATES}}: submit with ray job submit --working-dir <checkout>")
-os.environ[{REWARD_CONFIG_ENV!r}] = REWARD_CONFIG
+''' + find_code_preamble("openrlhf_agent.py") + f'''os.environ[{REWARD_CONFIG_ENV!r}] = REWARD_CONFIG
 
 from rl.backends.openrlhf_agent import agent_executor_class  # noqa: E402
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.rl.openrlhf_src import openrlhf_source
 from tests.rl.tiny_run import train_tiny
 
 
@@ -20,3 +21,12 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "== af-rl run finished ==" in proc.stdout
     return tmp
+
+
+@pytest.fixture(scope="module")
+def source() -> Path:
+    """OpenRLHF's source (installed, cached or fetched once), read by the flag and config tests."""
+    found = openrlhf_source()
+    if isinstance(found, str):
+        pytest.skip(f"OpenRLHF source not available: {found}")
+    return found

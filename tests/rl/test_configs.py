@@ -18,7 +18,6 @@ from env.episode import Episode
 from env.prompts import render_system_prompt
 from rl.backends.openrlhf import build_args, check_args, episodes_for
 from rl.config import RunConfig, load_config
-from tests.rl.openrlhf_src import openrlhf_source
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
@@ -78,14 +77,6 @@ def _eval_gpu_memory_utilization() -> float:
 
 def _value(args: list[str], flag: str) -> str:
     return args[args.index(flag) + 1]
-
-
-@pytest.fixture(scope="module")
-def source() -> Path:
-    found = openrlhf_source()
-    if isinstance(found, str):
-        pytest.skip(f"OpenRLHF source not available: {found}")
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ from rl.backends.openrlhf import (
     write_reward_file,
 )
 from rl.config import ConfigError, RunConfig, load_config
-from tests.rl.openrlhf_src import openrlhf_source
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,14 +37,6 @@ def _cfg(**openrlhf: object) -> RunConfig:
                "wandb": {"project": "af", "entity": "lab"}},
         "openrlhf": {"rollout_batch_size": 16, "train_batch_size": 16, **openrlhf},
     })
-
-
-@pytest.fixture(scope="module")
-def source() -> Path:
-    found = openrlhf_source()
-    if isinstance(found, str):
-        pytest.skip(f"OpenRLHF source not available: {found}")
-    return found
 
 
 def _args(cfg: RunConfig, tmp: Path, wandb: bool = True, agent: bool = True) -> list[str]:

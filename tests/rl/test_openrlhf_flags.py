@@ -26,17 +26,8 @@ from rl.backends.openrlhf_flags import (
     train_ppo_ray_path,
     unknown_flags_message,
 )
-from tests.rl.openrlhf_src import openrlhf_source
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def source() -> Path:
-    found = openrlhf_source()
-    if isinstance(found, str):
-        pytest.skip(f"OpenRLHF source not available: {found}")
-    return found
 
 
 def _argparse_truth(path: Path) -> set[str]:
