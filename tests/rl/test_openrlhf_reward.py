@@ -385,7 +385,7 @@ def test_loads_by_path_from_elsewhere(tmp_path: Path) -> None:
 def openrlhf_modules() -> Any:
     """OpenRLHF's agent executor, sample->Experience conversion and Experience batching, loaded from the
     pinned source by path (as OpenRLHF's tests/test_agent.py does), with vLLM and the engine stubbed."""
-    from tests.rl.test_openrlhf_flags import openrlhf_source
+    from tests.rl.openrlhf_src import openrlhf_source
 
     found = openrlhf_source()
     if isinstance(found, str):
