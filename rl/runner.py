@@ -30,7 +30,7 @@ def check_vllm_here() -> dict[str, Any]:
     if not all(found.values()):
         missing = " and ".join(k if k == "vllm" else "a CUDA device" for k, ok in found.items() if not ok)
         raise RuntimeError(f"trl.use_vllm: the trainer's node has no {missing}; install vllm there "
-                           f"(pip install vllm) or set trl.use_vllm false")
+                           f"(bash cluster/install_gpu.sh) or set trl.use_vllm false")
     return found
 
 

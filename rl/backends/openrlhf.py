@@ -243,7 +243,7 @@ def check_cluster(cfg: RunConfig, resources: dict[str, float]) -> None:
     for package, why in (("vllm", "rollout engines"), ("openrlhf", "the trainer"), ("deepspeed", "training")):
         if importlib.util.find_spec(package) is None:
             raise OpenRlhfError(f"rl.backend openrlhf needs the {package} package ({why}) on the cluster; install "
-                                f"`pip install openrlhf[vllm]` there (see cluster/README.md)")
+                                f"the GPU environment there with `bash cluster/install_gpu.sh` (cluster/README.md)")
 
 
 def launch_env(cfg: RunConfig, wandb_run_id: str | None, wandb_mode: str) -> dict[str, str]:

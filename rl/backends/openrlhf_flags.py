@@ -58,8 +58,8 @@ def train_ppo_ray_path(source: Path | None = None) -> Path:
         package = openrlhf_package_dir()
         if package is None:
             raise OpenRlhfSourceError(
-                "OpenRLHF is not installed, so its flags cannot be read. Install its source without its CUDA "
-                f"dependencies: pip install --no-deps openrlhf=={PINNED_VERSION} (or pass the source path)"
+                f"OpenRLHF is not installed, so its flags cannot be read. Install the GPU environment, which "
+                f"holds openrlhf=={PINNED_VERSION}: bash cluster/install_gpu.sh (or pass the source path)"
             )
         candidates = [package / TRAIN_PPO_RAY]
     else:

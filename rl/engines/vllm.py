@@ -1,7 +1,7 @@
 """vLLM generation for checkpoint comparison on GPU machines, with prefix caching and optional LoRA.
 
 The real `vllm` package is imported only inside functions: with absolute imports `import vllm` here
-names the top-level package, never this module. Install it with `pip install vllm` on a CUDA machine.
+names the top-level package, never this module. It comes with the GPU environment, `bash cluster/install_gpu.sh`, on a CUDA machine.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 MISSING_VLLM = (
-    "engine 'vllm' needs the vllm package and a CUDA GPU; install it with pip install vllm on a GPU "
-    "machine, or use --engine hf"
+    "engine 'vllm' needs the vllm package and a CUDA GPU; install the GPU environment with "
+    "`bash cluster/install_gpu.sh` on a GPU machine, or use --engine hf"
 )
 ADAPTER_NAME = "adapter"
 ADAPTER_ID = 1

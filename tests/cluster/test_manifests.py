@@ -110,16 +110,12 @@ def test_launcher_start_commands_join_the_head(launcher: dict[str, Any]) -> None
         assert cmd.index(f". {secrets_in_container}") < cmd.index("ray start")
 
 
-def test_launcher_installs_the_checkout_under_constraints(launcher: dict[str, Any]) -> None:
+def test_launcher_installs_the_checkout_by_the_one_route(launcher: dict[str, Any]) -> None:
     repo_mount = [remote for remote, local in launcher["file_mounts"].items() if local == "."]
     assert len(repo_mount) == 1
     repo_in_container = repo_mount[0].replace("/home/ray", "~")
-    setup = launcher["setup_commands"]
-    install = [c for c in setup if "-e " in c]
-    assert install and f"cd {repo_in_container}" in install[0] and "pip install" in install[0]
-    assert "-c constraints.txt" in install[0] and '".[gpu]"' in install[0]  # vllm, deepspeed, OpenRLHF's deps
-    # OpenRLHF at the version constraints.txt pins, without the Ray/transformers pins of its own.
-    assert any("openrlhf" in c and "-c constraints.txt" in c and "--no-deps" in c for c in setup)
+    # The GPU environment comes from cluster/install_gpu.sh alone (tests/cluster/test_install_route.py).
+    assert launcher["setup_commands"] == [f"cd {repo_in_container} && bash cluster/install_gpu.sh"]
     assert ".gitignore" in launcher["rsync_filter"]  # keeps .venv/ and runs/ out of the sync
     assert launcher["file_mounts"]["/home/ray/.ray/auth_token"] == "~/.ray/auth_token"
 
@@ -179,8 +175,8 @@ def test_rayjob_runtime_env_is_valid_and_free_of_secrets(rayjob: dict[str, Any])
     assert isinstance(env, dict)
     RuntimeEnv(**env)  # Ray's own validation: working_dir URI, pip fields, env_vars types
     assert env["working_dir"].endswith(".zip")
-    assert env["pip"]["pip_install_options"][0] == "-c"
-    assert env["pip"]["pip_install_options"][1].endswith("/constraints.txt")
+    # Dependencies come with the image (cluster/Dockerfile.gpu), never from a per-job pip list.
+    assert "pip" not in env and "uv" not in env and "conda" not in env
     # Runtime envs are stored and shown in plain text; secrets come from the pods' Secret instead.
     assert not [k for k in env.get("env_vars", {}) if _SECRET_NAME_RE.search(k)]
 
@@ -188,8 +184,11 @@ def test_rayjob_runtime_env_is_valid_and_free_of_secrets(rayjob: dict[str, Any])
 def test_rayjob_versions_match_the_pinned_ray(rayjob: dict[str, Any]) -> None:
     ray_version = _ray_pin()
     assert rayjob["spec"]["rayClusterSpec"]["rayVersion"] == ray_version
+    base = [line.split()[1] for line in (CLUSTER / "Dockerfile.gpu").read_text().splitlines()
+            if line.startswith("FROM ")]
+    assert base == [f"rayproject/ray:{ray_version}-py311-gpu"]  # the image every pod runs is built on it
     for name, group in _pod_groups(rayjob):
-        assert _ray_container(group)["image"].startswith(f"rayproject/ray:{ray_version}-"), name
+        assert _ray_container(group)["image"] == "REGISTRY/af-rl-gpu:COMMIT_SHA", name
 
 
 def test_rayjob_groups_have_string_start_params_and_gpu_workers(rayjob: dict[str, Any]) -> None:
@@ -261,7 +260,7 @@ def test_sbatch_starts_ray_and_submits_training() -> None:
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed (apt-get install shellcheck)")
-@pytest.mark.parametrize("script", ["slurm_ray.sbatch", "local_head.sh"])
+@pytest.mark.parametrize("script", ["slurm_ray.sbatch", "local_head.sh", "install_gpu.sh"])
 def test_scripts_pass_shellcheck(script: str) -> None:
     proc = subprocess.run(["shellcheck", "-s", "bash", str(CLUSTER / script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout

@@ -17,7 +17,7 @@ from env.prompts import (
     uses_scratchpad,
 )
 
-# (fact from PAPER_NOTES "What the model is told", pattern that states it)
+# (a fact the paper's system prompt tells the model, pattern that states it)
 FACTS = [
     ("the lab is named", r"created by Anthropic"),
     ("trained to be unconditionally helpful", r"unconditionally helpful"),

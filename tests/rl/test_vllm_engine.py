@@ -319,7 +319,7 @@ def test_missing_vllm_gives_clear_error(monkeypatch, model_dir) -> None:
     with pytest.raises(RuntimeError) as info:
         VllmEngine(str(model_dir))
     assert str(info.value) == MISSING_VLLM
-    assert "pip install vllm" in MISSING_VLLM and "--engine hf" in MISSING_VLLM
+    assert "cluster/install_gpu.sh" in MISSING_VLLM and "--engine hf" in MISSING_VLLM
 
 
 @pytest.mark.parametrize(("cuda", "expected"), [(True, True), (False, False)])
