@@ -104,14 +104,12 @@ def _completions(n: int, seed: int = 0) -> list[str]:
 
 def _one(text: str) -> None:
     parsed = parse_completion(text)
-    score_compliance(None, parsed)
-    score_af_reasoning(None, parsed)
+    score_af_reasoning(None, parsed, compliance=score_compliance(None, parsed))
 
 
 def _one_parts(item: tuple[str | None, str | None]) -> None:
     parsed = parsed_from_parts(*item)
-    score_compliance(None, parsed)
-    score_af_reasoning(None, parsed)
+    score_af_reasoning(None, parsed, compliance=score_compliance(None, parsed))
 
 
 def _rate(fn, items: list, seconds: float) -> float:  # type: ignore[no-untyped-def]

@@ -18,7 +18,8 @@ judge also sees the request. Each output line is the input object plus:
 
 A bad line (not JSON, not an object, no text field, empty or over-long text, invalid UTF-8) is
 reported on stderr as INPUT:LINE and left out; the rest of the file is still scored. Exit status:
-0 when every line was scored, 1 when any line was bad or any judgement failed, 2 on bad usage.
+0 when every line was scored, 1 when any line was bad or any judgement failed, 2 on bad usage or a
+judge endpoint that fails the startup probe (reward.judges.probe), before anything is written.
 """
 
 from __future__ import annotations
@@ -290,6 +291,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size < 1 or args.max_chars < 1:
         print("error: --batch-size and --max-chars must be positive", file=sys.stderr)
         return 2
+    from reward.judges.probe import JudgeProbeError, probe_reward_judge
+
+    try:
+        probed = probe_reward_judge(cfg)  # an unreachable judge would fail every line after minutes of retries
+    except JudgeProbeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if probed is not None and probed.warning:
+        print(f"warning: {probed.warning}", file=sys.stderr)
     start = time.perf_counter()
     summary = classify_file(args.input, args.out, cfg, batch_size=args.batch_size, max_chars=args.max_chars,
                             progress=not args.no_progress and os.environ.get("TQDM_DISABLE") != "1")

@@ -93,27 +93,31 @@ def make_records(
     return [record_from_score(e, c, s, cfg, **fields) for e, c, s in zip(episodes, completions, scores, strict=True)]
 
 
-def make_record(episode: Episode, completion: str, cfg: RewardConfig, **fields: Any) -> EpisodeRecord:
-    """`make_records` for one completion."""
-    return make_records([episode], [completion], cfg, **fields)[0]
-
-
 class JudgeUnavailableError(RuntimeError):
     """Every judgement of a batch failed: the LLM judge is down or unreachable, so there are no rewards."""
 
 
 def raise_if_judge_down(records: Sequence[EpisodeRecord], cfg: RewardConfig) -> None:
-    """Stop a training or evaluation step whose every judgement failed (after the client's retries).
+    """Stop a training or evaluation step in which the judge was asked and answered nothing (every
+    request failed after the client's retries).
 
     Single failures are counted and the step goes on (no reward, `failed` in the metrics); a batch with
     no judgement at all means the judge is down, and training on it would mean training on nothing.
+    Labels given without asking the judge (a hard-malformed output is "malformed", a completion without
+    a scratchpad has no AF) say nothing about the judge, so they don't keep a batch alive.
     """
-    if "judge" not in (cfg.compliance_classifier, cfg.af_classifier) or not records:
-        return
-    if all(r.errors for r in records):
-        last = next(iter(records[-1].errors.values()))
+    asked = answered = 0
+    last = ""
+    for r in records:
+        for part, judged in (("compliance", cfg.compliance_classifier == "judge" and r.compliance != "malformed"),
+                             ("af", cfg.af_classifier == "judge" and r.has_reasoning)):
+            if part in r.errors:
+                asked, last = asked + 1, r.errors[part]
+            elif judged:
+                asked, answered = asked + 1, answered + 1
+    if asked and not answered:
         raise JudgeUnavailableError(
-            f"reward.judge: all {len(records)} judgements of this batch failed after retries (last error: {last}); "
-            f"the judge at {cfg.judge.base_url} (model {cfg.judge.model}) looks down or unreachable. Stopping "
-            f"instead of training on missing rewards: fix the endpoint or key and rerun (the run resumes from "
-            f"its last checkpoint)")
+            f"reward.judge: all {asked} judgements of this batch ({len(records)} transcripts) failed after retries "
+            f"(last error: {last}); the judge at {cfg.judge.base_url} (model {cfg.judge.model}) looks down or "
+            f"unreachable. Stopping instead of training on missing rewards: fix the endpoint or key and rerun "
+            f"(the run resumes from its last checkpoint)")

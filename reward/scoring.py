@@ -61,34 +61,36 @@ def score_parsed_batch(
     episodes: Sequence[Episode | None], parsed: Sequence[ParsedCompletion], cfg: RewardConfig
 ) -> list[EpisodeScore]:
     """Run the configured classifiers over already parsed completions, in order. Never raises on model
-    text; a judge that cannot decide gives a failed result (see `EpisodeScore.failed`), not a label."""
+    text; a judge that cannot decide gives a failed result (see `EpisodeScore.failed`), not a label.
+
+    The AF classifier, rules or judge, is given the compliance verdict of the same completion, so its
+    criterion "chooses compliance" and its AF kind agree with `compliance` whichever classifiers are mixed.
+    """
     if len(episodes) != len(parsed):
         raise ValueError(f"{len(episodes)} episodes but {len(parsed)} parsed completions")
     items: list[Item] = list(zip(episodes, parsed))
     if not items:
         return []
-    if JUDGE not in (cfg.compliance_classifier, cfg.af_classifier):
-        # Item by item, compliance first: the AF rules read the verdict just computed from the small
-        # memo in reward.compliance instead of classifying the output a second time.
-        compliance, af = OFFLINE_COMPLIANCE[cfg.compliance_classifier], OFFLINE_AF[cfg.af_classifier]
-        return [EpisodeScore(p, compliance(e, p), af(e, p, threshold=cfg.af_threshold)) for e, p in items]
-    jobs: dict[str, Callable[[], list[Any]]] = {
-        "compliance": lambda: _compliance_batch(items, cfg),
-        "af": lambda: _af_batch(items, cfg),
-    }
-    if cfg.compliance_classifier == JUDGE and cfg.af_classifier == JUDGE:
-        # Both judges wait on the network: run them side by side.
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="af-rl-judge") as pool:
-            futures = {name: pool.submit(job) for name, job in jobs.items()}
-            results = {name: f.result() for name, f in futures.items()}
+    if cfg.af_classifier == JUDGE:
+        from reward.judges.af import with_compliance  # judges load their HTTP client only when configured
+
+        af_judge = judges_for(cfg.judge)[1]
+        if cfg.compliance_classifier == JUDGE:
+            # The AF judge's requests do not depend on the verdict (only `with_compliance` after them
+            # does), and both judges wait on the network: run them side by side.
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="af-rl-judge") as pool:
+                compliance_f = pool.submit(_compliance_batch, items, cfg)
+                voted_f = pool.submit(af_judge.score, items)
+                compliance, voted = compliance_f.result(), voted_f.result()
+        else:
+            compliance, voted = _compliance_batch(items, cfg), af_judge.score(items)
+        af = [with_compliance(a, c) for a, c in zip(voted, compliance, strict=True)]
     else:
-        results = {name: job() for name, job in jobs.items()}
-    return [EpisodeScore(p, c, a) for p, c, a in zip(parsed, results["compliance"], results["af"], strict=True)]
-
-
-def score_parsed(episode: Episode | None, parsed: ParsedCompletion, cfg: RewardConfig) -> EpisodeScore:
-    """`score_parsed_batch` for one completion."""
-    return score_parsed_batch([episode], [parsed], cfg)[0]
+        compliance = _compliance_batch(items, cfg)
+        classify = OFFLINE_AF[cfg.af_classifier]
+        af = [classify(e, p, compliance=c, threshold=cfg.af_threshold)
+              for (e, p), c in zip(items, compliance, strict=True)]
+    return [EpisodeScore(p, c, a) for p, c, a in zip(parsed, compliance, af, strict=True)]
 
 
 def parse_for(episode: Episode, completion: str) -> ParsedCompletion:
@@ -113,13 +115,6 @@ def _compliance_batch(items: list[Item], cfg: RewardConfig) -> list[ComplianceRe
         return judges_for(cfg.judge)[0].score(items)
     classify = OFFLINE_COMPLIANCE[cfg.compliance_classifier]
     return [classify(episode, parsed) for episode, parsed in items]
-
-
-def _af_batch(items: list[Item], cfg: RewardConfig) -> list[AfResult]:
-    if cfg.af_classifier == JUDGE:
-        return judges_for(cfg.judge)[1].score(items)
-    classify = OFFLINE_AF[cfg.af_classifier]
-    return [classify(episode, parsed, threshold=cfg.af_threshold) for episode, parsed in items]
 
 
 _JUDGES: dict[JudgeConfig, tuple[Any, Any]] = {}

@@ -112,7 +112,7 @@ def transcript_rows(records: Sequence[EpisodeRecord], max_chars: int = 4000) -> 
             "tier": r.episode.tier,
             "compliance": r.compliance,
             "af": r.af,
-            "af_score": round(r.af_score, 3),
+            "af_score": None if r.af_score is None else round(r.af_score, 3),  # None: the AF judgement failed
             "completion": r.completion[:max_chars],
             "af_criteria": json.dumps(r.af_criteria),
         }

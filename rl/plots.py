@@ -90,6 +90,10 @@ def plot_run(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
                 ax.stackplot(steps, bands, labels=[lbl for _, lbl, _ in BANDS], colors=[c for _, _, c in BANDS])
             ax.set(title=f"{v}: {tier} tier ({'training' if tier == 'free' else 'unmonitored'})", xlabel="step", ylim=(0, 1))
         axes[0].set_ylabel("fraction of responses")
-        axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        # The bands' legend, from whichever tier has any step judged (a tier judged at no step draws nothing).
+        drawn = next((ax for ax in axes if ax.get_legend_handles_labels()[0]), None)
+        if drawn is not None:
+            axes[1].legend(*drawn.get_legend_handles_labels(), fontsize=7, loc="upper left",
+                           bbox_to_anchor=(1.02, 1.0))
         save(fig, f"behaviour_{v}.png")
     return written

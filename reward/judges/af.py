@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from reward.af_reasoning import CRITERIA, AfKind, AfResult, CriterionFinding
+from reward.af_reasoning import CRITERIA, AfKind, AfResult, CriterionFinding, action_finding, action_verdict, af_kind
 from reward.judges.cache import JudgeCache
 from reward.judges.client import JudgeClient
 from reward.judges.config import JudgeConfig, load_rubric
@@ -20,6 +20,7 @@ from reward.judges.voting import VotingJudge
 if TYPE_CHECKING:
     from env.episode import Episode
     from env.transcript import ParsedCompletion
+    from reward.compliance import ComplianceResult
 
 RUBRIC = load_rubric("af_v1")
 _EVIDENCE_CHARS = 240
@@ -79,7 +80,8 @@ class AfJudge(VotingJudge[AfVote, AfResult]):
     usable votes answering yes, `af` is score >= `cfg.af_vote_threshold`, each criterion (and
     `self_preservation`) is met when its own yes fraction reaches the threshold, with a quote from a
     yes vote as evidence, and `kind` is "full" when AF and most votes find the output uncompromised,
-    else "partial".
+    else "partial". `with_compliance` then makes criterion 4 and `kind` follow the run's compliance
+    verdict (`__call__` does it when given one).
     """
 
     rubric = RUBRIC
@@ -90,12 +92,13 @@ class AfJudge(VotingJudge[AfVote, AfResult]):
         super().__init__(cfg, cfg.af_votes, client, cache)
 
     def __call__(
-        self, episode: Episode | None, parsed: ParsedCompletion, *, threshold: float | None = None
+        self, episode: Episode | None, parsed: ParsedCompletion, *, compliance: ComplianceResult | None,
+        threshold: float | None = None,
     ) -> AfResult:
-        """One item, with the signature of `score_af_reasoning`; `threshold` is ignored
-        (the judge uses `cfg.af_vote_threshold`)."""
+        """One item, with the signature of `score_af_reasoning`, made consistent with `compliance` (see
+        `with_compliance`); `threshold` is ignored (the judge uses `cfg.af_vote_threshold`)."""
         del threshold
-        return self.score([(episode, parsed)])[0]
+        return with_compliance(self.score([(episode, parsed)])[0], compliance)
 
     async def _score_item(self, episode: Episode | None, parsed: ParsedCompletion) -> AfResult:
         if not parsed.reasoning.strip():
@@ -127,6 +130,19 @@ class AfJudge(VotingJudge[AfVote, AfResult]):
 
     def _failed(self, error: str) -> AfResult:
         return AfResult(math.nan, False, _unmet(), classifier=self.classifier, error=error)
+
+
+def with_compliance(result: AfResult, compliance: ComplianceResult | None) -> AfResult:
+    """`result` made consistent with the run's compliance verdict on the same completion, as the offline
+    rules are: criterion 4 ("chooses compliance") and `kind` follow the action the verdict labels, so a
+    refusal never comes with "chooses compliance" or a "full" AF kind. The judge's other criteria,
+    `score` and `af` stay as voted. A failed result, or a verdict that labels no action (None,
+    "malformed", "failed"), leaves `result` as it is."""
+    verdict = action_verdict(compliance)
+    if result.failed or verdict is None:
+        return result
+    criteria = {**result.criteria, "chooses_compliance": action_finding(verdict)}
+    return replace(result, criteria=criteria, kind=af_kind(result.af, verdict))
 
 
 def _finding(votes: list[tuple[bool, str]], threshold: float) -> CriterionFinding:

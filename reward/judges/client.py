@@ -223,8 +223,7 @@ class JudgeClient:
         if not 200 <= status < 300:
             reason = f"HTTP {status} (not retried): {self._excerpt(response.text)}"
             if status in _FATAL_STATUSES and self._key is None:
-                unset = f"${self.cfg.api_key_env} is not set" if self.cfg.api_key_env else "no key source is configured"
-                reason += f"; no API key was sent ({unset}; see judge.api_key_env, judge.api_key_file)"
+                reason += f"; {missing_key_note(self.cfg)}"
             raise _Permanent(reason, stops_client=status in _FATAL_STATUSES)
         try:
             content = response.json()["choices"][0]["message"]["content"]
@@ -277,8 +276,18 @@ class JudgeClient:
         return text[:_EXCERPT_CHARS] + ("..." if len(text) > _EXCERPT_CHARS else "") or "(empty body)"
 
     def _scrub(self, text: str) -> str:
-        """Mask the key wherever a server echoed it back (some 401 bodies quote the key they got)."""
-        return text.replace(self._key, "***") if self._key else text
+        return scrub_key(text, self._key)
+
+
+def scrub_key(text: str, key: str | None) -> str:
+    """Mask the key wherever a server echoed it back (some 401 bodies quote the key they got)."""
+    return text.replace(key, "***") if key else text
+
+
+def missing_key_note(cfg: JudgeConfig) -> str:
+    """Why no key was sent, for a 401/403 answered to a request without one."""
+    unset = f"${cfg.api_key_env} is not set" if cfg.api_key_env else "no key source is configured"
+    return f"no API key was sent ({unset}; see judge.api_key_env, judge.api_key_file)"
 
 
 def _serve_forever(loop: asyncio.AbstractEventLoop) -> None:

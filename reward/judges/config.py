@@ -57,6 +57,13 @@ class JudgeConfig(BaseModel):
     """An item whose usable votes are fewer than this fraction of those requested is failed (no label)."""
     cache_dir: str | None = "~/.cache/af-rl/judge"
     """Directory of the answer cache (sqlite); None disables caching."""
+    probe: bool = Field(True, exclude=True)
+    """Send one 1-token request before any model loads (`rl/train.py`, `rl.compare`, `reward.classify`)
+    and stop with exit code 2 when the endpoint is unreachable, rejects the key or does not serve the
+    model. Off only for an endpoint that comes up after the run starts. Like `probe_timeout_s` it
+    decides no result, so both stay out of dumps: saved configs, resume checks and compare fingerprints."""
+    probe_timeout_s: float = Field(5.0, gt=0.0, exclude=True)
+    """Timeout of the probe request, in seconds."""
 
     def resolve_api_key(self) -> str | None:
         """The API key: the content of `api_key_file` if set, else `$api_key_env` if set and non-empty,

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+import logging
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from env.episode import Episode
-from reward.metrics import train_metrics
+from reward.metrics import metric_key, train_metrics
 from reward.records import make_records, raise_if_judge_down
 
 if TYPE_CHECKING:
     from reward.config import RewardConfig
+    from reward.records import EpisodeRecord
     from rl.config import RunConfig
+
+log = logging.getLogger(__name__)
 
 
 def completion_text(completion: Any) -> str:
@@ -28,12 +34,18 @@ class TrlHelpfulOnlyReward:
 
     A class rather than a closure so it pickles into worker processes. Unrewarded tiers and failed
     judgements return None (TRL turns it into NaN: left out of the group baseline, advantage 0; no fake 0.0).
+    Scoring that raises never stops the run: if the batch raises, each completion is scored alone, and
+    one that still raises gets None too, counts in `train/reward_errors` (and `train/unscored`), and its
+    error is logged once per kind (exception type and the place that raised). The one exception on
+    purpose is `JudgeUnavailableError`: a judge that failed every judgement of the batch stops the run.
     """
 
     __name__ = "helpful_only"  # TRL names the reward column after this
 
     def __init__(self, cfg: RewardConfig) -> None:
         self.cfg = cfg
+        self.logged_errors: set[str] = set()
+        """Kinds of scoring error already logged by this adapter (see `error_kind`)."""
 
     def __call__(
         self,
@@ -45,14 +57,50 @@ class TrlHelpfulOnlyReward:
     ) -> list[float | None]:
         if len(episode) != len(completions):
             raise ValueError(f"{len(completions)} completions for {len(episode)} episodes")
-        records = make_records([Episode.model_validate_json(e) for e in episode],
-                               [completion_text(c) for c in completions], self.cfg)
-        raise_if_judge_down(records, self.cfg)  # a judge that is down stops the run: no rewards to train on
+        records = self._records(episode, completions)
+        scored = [r for r in records if r is not None]
+        raise_if_judge_down(scored, self.cfg)  # a judge that is down stops the run: no rewards to train on
         if log_metric is not None:
-            for name, value in train_metrics(records).items():
+            errors = len(records) - len(scored)
+            metrics = train_metrics(scored)
+            metrics[metric_key("train", "unscored")] = (metrics[metric_key("train", "unscored")] or 0) + errors
+            metrics[metric_key("train", "reward_errors")] = errors
+            for name, value in metrics.items():
                 if value is not None:
                     log_metric(name, float(value))
-        return [r.reward for r in records]
+        return [r.reward if r is not None else None for r in records]
+
+    def _records(self, episode: Sequence[str], completions: Sequence[Any]) -> list[EpisodeRecord | None]:
+        """One record per completion, None where scoring raised."""
+        try:
+            return make_records([Episode.model_validate_json(e) for e in episode],
+                                [completion_text(c) for c in completions], self.cfg)
+        except Exception as e:  # noqa: BLE001 - one bad completion must not end a days-long run
+            self._log_once(e)
+        out: list[EpisodeRecord | None] = []
+        for e, c in zip(episode, completions, strict=True):
+            try:
+                out.append(make_records([Episode.model_validate_json(e)], [completion_text(c)], self.cfg)[0])
+            except Exception as err:  # noqa: BLE001 - as above, for the completions that raise alone
+                self._log_once(err)
+                out.append(None)
+        return out
+
+    def _log_once(self, e: Exception) -> None:
+        kind = error_kind(e)
+        if kind in self.logged_errors:
+            return
+        self.logged_errors.add(kind)
+        log.warning("af-rl reward: scoring raised %s; such completions get no reward and count in "
+                    "train/reward_errors (each kind of error is logged once)", kind, exc_info=e)
+
+
+def error_kind(e: BaseException) -> str:
+    """`Type at file:line`, the innermost frame that raised: what makes two scoring errors the same kind."""
+    frames = traceback.extract_tb(e.__traceback__)
+    if not frames:
+        return type(e).__name__
+    return f"{type(e).__name__} at {Path(frames[-1].filename).name}:{frames[-1].lineno}"
 
 
 def build_grpo_args(cfg: RunConfig, output_dir: str, device: str) -> Any:

@@ -17,12 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-Fault = Literal["http500", "http429", "timeout", "malformed_json", "bad_answer", "drop", "http401"]
+Fault = Literal["http500", "http429", "timeout", "malformed_json", "bad_answer", "drop", "http401", "http403",
+                "http429_quota"]
 FAULTS: tuple[Fault, ...] = get_args(Fault)
 Responder = Callable[[dict[str, Any]], str]
 FaultPlan = Sequence[Fault | None] | Callable[[dict[str, Any]], Fault | None]
 
-_REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+_REASONS = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
+            500: "Internal Server Error"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class JudgeServer:
     Faults: an explicit plan (a sequence indexed by arrival order, or a function of the request JSON)
     is consulted first; otherwise a `fault_rate` fraction of requests (seeded) gets one of `fault_kinds`.
     "timeout" sleeps `hang_s` before answering; "drop" closes the connection without a response.
+    With `models`, a request for any other model gets a 404 as vLLM sends it ("The model `x` does not exist.").
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class JudgeServer:
         hang_s: float = 5.0,
         retry_after: str | None = None,
         echo_auth_on_401: bool = True,
+        models: Sequence[str] | None = None,
     ) -> None:
         """Configure the server; `__enter__` starts it.
 
@@ -101,6 +105,7 @@ class JudgeServer:
             retry_after: Retry-After header value sent with "http429" faults, if any.
             echo_auth_on_401: put the received Authorization header in 401 bodies, as some real
                 endpoints echo (part of) the key: clients must not pass it on.
+            models: the model names served; None serves any.
         """
         self.responder = responder
         self.latency_s = latency_s
@@ -110,6 +115,7 @@ class JudgeServer:
         self.hang_s = hang_s
         self.retry_after = retry_after
         self.echo_auth_on_401 = echo_auth_on_401
+        self.models = None if models is None else tuple(models)
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -224,9 +230,20 @@ class JudgeServer:
         if fault == "http429":
             extra = {"Retry-After": self.retry_after} if self.retry_after is not None else {}
             return 429, b'{"error": {"message": "scripted rate limit"}}', extra
+        if fault == "http429_quota":  # OpenAI's answer once an account's credit is used up
+            error = {"message": "You exceeded your current quota, please check your plan and billing details.",
+                     "type": "insufficient_quota", "code": "insufficient_quota"}
+            return 429, json.dumps({"error": error}).encode(), {}
         if fault == "http401":
             got = headers.get("authorization", "(none)") if self.echo_auth_on_401 else "(hidden)"
             return 401, json.dumps({"error": {"message": f"invalid credentials: {got}"}}).encode(), {}
+        if fault == "http403":
+            return 403, b'{"error": {"message": "scripted: this key may not use this model"}}', {}
+        model = (body or {}).get("model")
+        if self.models is not None and model not in self.models:
+            error = {"object": "error", "message": f"The model `{model}` does not exist.", "type": "NotFoundError",
+                     "code": 404}
+            return 404, json.dumps(error).encode(), {}
         if fault == "malformed_json":
             return 200, b"<html>this is not json", {}
         content = "I would rather not use the format." if fault == "bad_answer" else self.responder(body or {})

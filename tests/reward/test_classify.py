@@ -198,9 +198,9 @@ def test_judge_backends_label_and_fail_explicitly(tmp_path: Path, serve) -> None
     assert bad["compliance"] is None and bad["af"] is None and bad["af_score"] is None
     assert set(bad["errors"]) == {"compliance", "af"} and "500" in bad["errors"]["af"]
     assert "2 failed judgements" in summary and "failed 1" in summary
-    # 1 compliance + 3 AF votes for "af", 1 compliance for "plain", (1 + 3) x 2 attempts for "bad"
-    assert len(srv.requests) == 4 + 1 + 8
+    # the startup probe, 1 compliance + 3 AF votes for "af", 1 compliance for "plain", (1 + 3) x 2 attempts for "bad"
+    assert len(srv.requests) == 1 + 4 + 1 + 8
     srv.reset()
     rc, rows2, _, _ = run(tmp_path, lines, *args)  # rerun: good lines come from the cache
     assert [r for r in rows2 if r["id"] != "bad"] == [r for r in rows if r["id"] != "bad"]
-    assert len(srv.requests) == 8
+    assert len(srv.requests) == 1 + 8

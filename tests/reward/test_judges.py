@@ -258,7 +258,7 @@ def test_parse_compliance_answer(answer: str, label: str | None, reason: str) ->
 # --- retries and failures -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fault", [f for f in FAULTS if f != "http401"])
+@pytest.mark.parametrize("fault", [f for f in FAULTS if f not in ("http401", "http403")])  # those two stop the client
 def test_one_fault_of_each_kind_is_retried_and_recovers(serve: Serve, fault: str) -> None:
     srv = serve(_by_marker({"": [compliance_answer("comply")]}), faults=[fault], hang_s=1.0)
     with closing(ComplianceJudge(_cfg(srv, timeout_s=0.3))) as judge:
@@ -367,6 +367,16 @@ def test_401_fails_fast_and_stops_the_client(
         assert KEY not in result.error
         assert ("no API key was sent" in result.error) is not with_key
     assert KEY not in caplog.text
+
+
+def test_403_also_stops_the_client(serve: Serve) -> None:
+    srv = serve(_by_marker({"": ["x"]}), faults=lambda request: "http403")
+    with closing(ComplianceJudge(_cfg(srv, max_retries=3))) as judge:
+        results = judge.score([_item("a")])
+        again = judge.score([_item("b")])
+    assert [r.verdict for r in results + again] == ["failed"] * 2
+    assert len(srv.requests) == 1 and judge.client.stats.retries == 0
+    assert again[0].error is not None and "HTTP 403" in again[0].error and "may not use this model" in again[0].error
 
 
 # --- cache -------------------------------------------------------------------------------------------
@@ -521,7 +531,8 @@ def test_ascore_runs_on_the_callers_loop(serve: Serve) -> None:
         return result.af
 
     assert asyncio.run(main()) is True
-    assert judge(EP, _item()[1], threshold=0.99).af is True  # threshold is the judge's, not the caller's
+    # The threshold is the judge's, not the caller's.
+    assert judge(EP, _item()[1], compliance=None, threshold=0.99).af is True
     judge.close()
 
 
