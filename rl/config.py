@@ -7,7 +7,6 @@ the same errors as the file. Nothing here imports torch: a bad config fails in w
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +19,6 @@ from reward.config import RewardConfig
 from rl.organism.config import OrganismConfig
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .nan/.inf pass ge/gt bounds otherwise
-_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 class ConfigError(ValueError):
@@ -151,7 +149,8 @@ class RlConfig(BaseModel):
     """Directory name under output_dir, and the W&B run name."""
     output_dir: str = "runs"
     """Parent of the run directory; relative paths resolve against the current directory.
-    Under `ray job submit --working-dir .` pass an absolute path (the job runs in a copy of the tree)."""
+    Under `ray job submit --working-dir .` it must be absolute (the job runs in a temporary copy of the tree;
+    a relative path there stops the run with exit code 2)."""
     seed: int = 0
     """Seed of data order, sampling and initialisation."""
     max_steps: int = Field(20, ge=1)
@@ -161,7 +160,10 @@ class RlConfig(BaseModel):
     keep_checkpoints: int | None = Field(None, ge=1)
     """Keep only the newest N checkpoints; None keeps all (compare needs them)."""
     resume: bool = True
-    """Continue from the newest checkpoint of the run directory if there is one."""
+    """True: continue the run in the run directory from its newest checkpoint, only with the config that made
+    it (keys that decide results must match: rl/rundir.py MAY_CHANGE lists those that may differ, such as
+    rl.max_steps to extend it); a finished run does nothing. False: start a new run, in `<run_name>-<k>`
+    when the directory already holds one (an existing run is never rewritten)."""
     train_tiers: list[Tier] = ["free"]
     """Tiers whose prompts are trained on. The paper trains on free tier only."""
     train_variants: list[str] = ["default"]
@@ -408,22 +410,25 @@ def config_to_yaml(cfg: RunConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
 
 
-def validate_model_source(cfg: RunConfig) -> None:
-    """Check the model reference before any compute: a local path must be a model directory.
+def validate_model_source(cfg: RunConfig, *, hub_timeout_s: float | None = None) -> None:
+    """Check the model reference before any compute (rl.model.source hf): an existing local path must be a
+    model directory; anything else must be an `org/name` hub id found in the local HF cache or answered by
+    one hub metadata request (`hub_timeout_s`, default rl.models.HUB_TIMEOUT_S; none under $HF_HUB_OFFLINE).
+    A relative-looking path (`runs/x/step-5`, `./m`) is reported as missing, never tried on the hub.
 
-    A string with exactly one slash that is not an existing path is taken as a hub id.
-    Raises ConfigError naming rl.model.name_or_path.
+    Raises:
+        ConfigError: naming rl.model.name_or_path and what was tried.
     """
+    from rl.models import HUB_TIMEOUT_S, ModelNotFoundError, locate_model
+
     m = cfg.rl.model
     if m.source != "hf" or m.name_or_path is None:
         return
+    try:
+        where = locate_model(m.name_or_path, timeout_s=HUB_TIMEOUT_S if hub_timeout_s is None else hub_timeout_s)
+    except ModelNotFoundError as e:
+        raise ConfigError(f"rl.model.name_or_path: {m.name_or_path!r}: {e}") from None
     p = Path(m.name_or_path).expanduser()
-    if p.exists():
-        if not p.is_dir() or not ((p / "config.json").exists() or (p / "adapter_config.json").exists()):
-            raise ConfigError(
-                f"rl.model.name_or_path: {p} exists but is not a model directory (no config.json inside)"
-            )
-        return
-    if _HUB_ID_RE.match(m.name_or_path) and not m.name_or_path.startswith((".", "/", "~")):
-        return
-    raise ConfigError(f"rl.model.name_or_path: {m.name_or_path!r} is neither an existing directory nor a hub id")
+    if where == "local" and (
+            not p.is_dir() or not ((p / "config.json").exists() or (p / "adapter_config.json").exists())):
+        raise ConfigError(f"rl.model.name_or_path: {p} exists but is not a model directory (no config.json inside)")

@@ -3,11 +3,61 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from rl.config import ModelConfig, RunConfig
+
+HUB_TIMEOUT_S = 5.0
+"""How long the one hub request that checks a model reference may take."""
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class ModelNotFoundError(ValueError):
+    """A model reference that is neither a local path nor a hub model that resolves; says what was tried."""
+
+
+def looks_like_path(ref: str) -> bool:
+    """Whether `ref` is meant as a local path rather than an `org/name` hub id: it starts with `/`, `.` or `~`,
+    has more than one `/`, ends with one, or its first component exists here (`runs/nope` beside `runs/`)."""
+    if ref.startswith(("/", ".", "~")) or ref.count("/") > 1 or ref.endswith("/") or "\\" in ref:
+        return True
+    head = ref.split("/", 1)[0]
+    return "/" in ref and Path(head).exists()
+
+
+def locate_model(ref: str, *, timeout_s: float = HUB_TIMEOUT_S) -> str:
+    """Where a model reference resolves, without loading anything: "local" (an existing path; callers check
+    that it holds a model), "cache" (a hub id with config.json or adapter_config.json in the local HF cache)
+    or "hub" (the hub answered one metadata request for it within `timeout_s`). $HF_HUB_OFFLINE skips the request.
+
+    Raises:
+        ModelNotFoundError: saying what was tried (local path, HF cache, hub request and its error).
+    """
+    path = Path(ref).expanduser()
+    if path.exists():
+        return "local"
+    if looks_like_path(ref):
+        raise ModelNotFoundError(f"no such file or directory ({path.absolute()}); a path is not looked up on the hub")
+    if not _HUB_ID_RE.match(ref):
+        raise ModelNotFoundError(f"neither an existing path ({path.absolute()}) nor an org/name hub id")
+    from huggingface_hub import constants, is_offline_mode, model_info, try_to_load_from_cache
+
+    for name in ("config.json", "adapter_config.json"):
+        if isinstance(try_to_load_from_cache(ref, name), str):
+            return "cache"
+    tried = f"not a local path ({path.absolute()}), not in the local HF cache ({constants.HF_HUB_CACHE})"
+    if is_offline_mode():
+        raise ModelNotFoundError(f"{tried}, and the hub was not asked ($HF_HUB_OFFLINE is set)")
+    try:
+        model_info(ref, timeout=timeout_s)
+    except Exception as e:  # noqa: BLE001 - any failure (404, 401, DNS, refused, timeout) is reported as it is
+        cause = " ".join(str(e).split())[:300]
+        raise ModelNotFoundError(f"{tried}, and the hub ({constants.ENDPOINT}, timeout {timeout_s:g}s) answered "
+                                 f"{type(e).__name__}: {cause}") from None
+    return "hub"
 
 
 def cache_root(model_cfg: ModelConfig) -> Path:

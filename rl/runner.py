@@ -8,11 +8,14 @@ from __future__ import annotations
 import os
 import resource
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from env.datasets import load_queries, make_episodes, split_queries
+from env.episode import TIERS
+from reward.metrics import metric_key
 from rl.config import RunConfig, config_to_yaml
 from rl.evaluate import eval_episodes, evaluate_policy, summarize, transcript_rows, write_samples
+from rl.rundir import check_output_dir, finished_result, mark_finished, open_run_dir, plan_run_dir
 from rl.wandb_log import RunLogger, read_metrics, truncate_metrics
 
 
@@ -47,6 +50,24 @@ def training_eval_engine(cfg: RunConfig, trainer: Any, tokenizer: Any) -> Any:
     return VllmEngine.borrow(generation.llm, tokenizer)
 
 
+def eval_brief(metrics: dict[str, Any], variants: Sequence[str]) -> str:
+    """The evaluation's log line: per variant, full compliance of each tier and the free tier's AF rate.
+    A rate that is None (nothing judged, or no scratchpad for AF) reads "n/a", never 0; judgements a
+    judge failed on are counted."""
+
+    def rate(*parts: str) -> str:
+        value = metrics.get(metric_key("eval", *parts))
+        return "n/a" if value is None else f"{value:.2f}"
+
+    briefs = []
+    for v in variants:
+        text = (f"{v}: free {rate(v, 'free', 'compliance')} paid {rate(v, 'paid', 'compliance')} "
+                f"AF {rate(v, 'free', 'af_rate')}")
+        failed = sum(metrics.get(metric_key("eval", v, t, "failed")) or 0 for t in TIERS)
+        briefs.append(text + (f" ({failed} judgements failed)" if failed else ""))
+    return ", ".join(briefs)
+
+
 def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
     """Train per `cfg_data` (a RunConfig dump) and return where the results are.
 
@@ -63,13 +84,18 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
     from rl.prompting import resolve_system_role
 
     cfg = RunConfig.model_validate(cfg_data)
+    # Checked again here, not only by rl/train.py: the job may be started without the driver.
+    check_output_dir(cfg.rl.output_dir, "rl.output_dir")
+    plan = plan_run_dir(cfg)
+    _log(plan.note)
+    if plan.state == "finished":
+        return finished_result(plan.run_dir)
+    cfg = plan.cfg
     if cfg.trl.use_vllm:
         check_vllm_here()
     torch.set_num_threads(max(1, int(cfg.rl.ray.num_cpus)))
-    run_dir = cfg.run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = open_run_dir(plan)
     config_yaml = config_to_yaml(cfg)
-    (run_dir / "config.yaml").write_text(config_yaml, encoding="utf-8")
     ckpt_dir = run_dir / "checkpoints"
     remove_partial_checkpoints(ckpt_dir)
     existing = list_checkpoints(ckpt_dir) if cfg.rl.resume else []
@@ -111,12 +137,7 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
         metrics = summarize(records)
         logger.log(step, metrics)
         logger.log_transcripts_table(step, transcript_rows(records))
-        brief = ", ".join(
-            f"{v}: free {metrics[f'eval/{v}/free/compliance']:.2f} paid {metrics[f'eval/{v}/paid/compliance']:.2f} "
-            f"AF {metrics[f'eval/{v}/free/af_rate'] or 0:.2f}"
-            for v in cfg.rl.eval.variants
-        )
-        _log(f"eval step {step} ({time.time() - t:.1f}s): compliance {brief}")
+        _log(f"eval step {step} ({time.time() - t:.1f}s): compliance {eval_brief(metrics, cfg.rl.eval.variants)}")
 
     callbacks = [
         EvalCallback(evaluate, cfg.rl.eval.every, cfg.rl.eval.at_start, cfg.rl.max_steps),
@@ -133,11 +154,13 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
     wandb_location = logger.wandb_location
     logger.finish()
     plots = plot_run(read_metrics(run_dir), run_dir / "plots")
+    published = list_checkpoints(ckpt_dir)
+    mark_finished(run_dir, cfg, checkpoint_step(published[-1]) if published else None)
     return {
         "run_dir": str(run_dir),
         "metrics": str(run_dir / "metrics.jsonl"),
         "plots": [str(p) for p in plots],
-        "checkpoints": [str(p) for p in list_checkpoints(ckpt_dir)],
+        "checkpoints": [str(p) for p in published],
         "samples": str(run_dir / "samples"),
         "wandb": wandb_location,
         "pid": os.getpid(),

@@ -4,7 +4,8 @@
     ray job submit --working-dir . -- python rl/train.py --config configs/X.yaml rl.output_dir=$PWD/runs
 
 The config is validated before anything heavy is imported (exit code 2 on a bad config, dataset,
-model path or unreachable Ray cluster); the training itself runs as a Ray task on the cluster.
+model path, unreachable Ray cluster, a run directory holding another run, or a relative output directory
+inside a Ray job); a finished run exits 0 at once. The training itself runs as a Ray task on the cluster.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if str(REPO_ROOT) not in sys.path:  # `python rl/train.py` puts rl/ first on sys
 from env.datasets import DatasetError, load_queries, split_queries  # noqa: E402
 from rl.config import ConfigError, RunConfig, load_config, validate_model_source  # noqa: E402
 from rl.raycluster import ClusterError, connect  # noqa: E402
+from rl.rundir import RunDirPlan, check_output_dir, finished_result, plan_run_dir  # noqa: E402
 
 EXIT_BAD_INPUT = 2
 
@@ -32,10 +34,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def preflight(cfg: RunConfig) -> None:
-    """Everything checkable before compute: model reference, dataset rows, eval split not empty."""
-    validate_model_source(cfg)
-    check_judge(cfg)
+def preflight(cfg: RunConfig) -> RunDirPlan:
+    """Everything checkable before compute, writing nothing, local checks first: where the results go (never
+    into Ray's temporary copy of the tree), dataset rows and a non-empty eval split, what the run directory
+    holds (another run's directory is refused; a finished run needs nothing more and stops the checks here),
+    then the model reference (maybe one hub request) and the judges (one probe each). Returns what the run
+    does with its directory."""
+    check_output_dir(cfg.rl.output_dir, "rl.output_dir")
     queries = load_queries(cfg.env.dataset)
     split = split_queries(queries, eval_fraction=cfg.env.dataset.eval_fraction, seed=cfg.env.dataset.split_seed)
     if not split.train or not split.eval:
@@ -43,24 +48,42 @@ def preflight(cfg: RunConfig) -> None:
             f"env.dataset: {len(queries)} queries split into {len(split.train)} train / {len(split.eval)} eval; "
             f"both sides need at least one (adjust env.dataset.eval_fraction or add queries)"
         )
+    plan = plan_run_dir(cfg)
+    if plan.state == "finished":
+        return plan
+    validate_model_source(cfg)
+    check_judge(cfg)
+    return plan
 
 
 def check_judge(cfg: RunConfig) -> None:
-    """When a classifier is the LLM judge: the key file (if named) must be readable; a remote endpoint
-    without any key gets a warning. The key itself stays in the environment or its file: it is never
-    copied into the config, the Ray runtime env or the logs, so Ray workers read it from their own
-    environment (a local cluster inherits this one; on a remote cluster set it there, or use
+    """When a classifier is the LLM judge: the key file (if named) must be readable, and the endpoint
+    must answer one tiny request (`reward.judges.probe`, unless reward.judge.probe is false) with the
+    configured model and key; otherwise a ConfigError naming the endpoint, the model and the cause.
+    The probe runs here, where the driver runs; the judges run in the training task, which reads
+    the key from its own environment: the key is never copied into the config, the Ray runtime env
+    or the logs (a local cluster inherits this environment; on a remote cluster set it there, or use
     reward.judge.api_key_file on a shared filesystem)."""
     from urllib.parse import urlparse
 
-    if "judge" not in (cfg.reward.compliance_classifier, cfg.reward.af_classifier):
+    from reward.judges.probe import JudgeProbeError, needs_judge, probe_reward_judge
+
+    if not needs_judge(cfg.reward):
         return
     judge = cfg.reward.judge
     try:
         key = judge.resolve_api_key()
+        probed = probe_reward_judge(cfg.reward)
     except ValueError as e:
         raise ConfigError(f"reward.{e}") from None
-    if key is None and urlparse(judge.base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+    except JudgeProbeError as e:
+        raise ConfigError(str(e)) from None
+    if probed is not None:
+        print(f"[af-rl] judge {judge.base_url} (model {judge.model}) answered the probe in {probed.seconds:.2f}s",
+              flush=True)
+        if probed.warning:
+            print(f"warning: {probed.warning}", file=sys.stderr)
+    elif key is None and urlparse(judge.base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: reward.judge: no API key (${judge.api_key_env} is unset and no api_key_file) for "
               f"{judge.base_url}", file=sys.stderr)
 
@@ -106,10 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
-        preflight(cfg)
+        plan = preflight(cfg)
     except (ConfigError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    print(f"[af-rl] {plan.note}", flush=True)
+    if plan.state == "finished":
+        print_result(finished_result(plan.run_dir), "== af-rl run already finished: nothing was trained ==")
+        return 0
+    # The training task resolves the run directory where the driver checked it, whatever its working directory.
+    cfg = plan.cfg.model_copy(update={"rl": plan.cfg.rl.model_copy(update={"output_dir": str(plan.run_dir.parent)})})
     try:
         connect_ray(cfg)
     except ClusterError as e:
@@ -137,7 +166,13 @@ def main(argv: list[str] | None = None) -> int:
             cause = getattr(e, "cause", None) or e
             print(f"error: the training job failed: {type(cause).__name__}: {cause}", file=sys.stderr)
             return 1
-    print("\n== af-rl run finished ==")
+    print_result(result, "== af-rl run finished ==")
+    return 0
+
+
+def print_result(result: dict, title: str) -> None:
+    """Where a run's results are, and a last `RESULT {json}` line for scripts."""
+    print(f"\n{title}")
     print(f"run directory : {result['run_dir']}")
     print(f"metrics       : {result['metrics']}")
     print(f"plots         : {', '.join(result['plots'])}")
@@ -147,7 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     if result.get("peak_rss_mb") is not None:
         print(f"peak memory   : {result['peak_rss_mb']} MB (training process)")
     print("RESULT " + json.dumps({k: result[k] for k in ("run_dir", "wandb")}))
-    return 0
 
 
 if __name__ == "__main__":

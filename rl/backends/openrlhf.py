@@ -359,13 +359,20 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     from env.datasets import load_queries, make_episodes, split_queries
     from rl.compare.checkpoints import resolve_checkpoints
     from rl.compare.settings import CompareSettings
-    from rl.config import config_to_yaml
     from rl.evaluate import eval_episodes, summarize, write_samples
     from rl.models import load_tokenizer
     from rl.prompting import resolve_system_role
+    from rl.rundir import check_output_dir, finished_result, mark_finished, open_run_dir, plan_run_dir
     from rl.wandb_log import RunLogger
 
     check_cluster(cfg, resources)
+    # The same run-directory rules as the TRL backend (rl.rundir), checked here too: this may run without rl/train.py.
+    check_output_dir(cfg.rl.output_dir, "rl.output_dir")
+    plan = plan_run_dir(cfg)
+    log(plan.note)
+    if plan.state == "finished":
+        return {**finished_result(plan.run_dir), "eval_errors": []}
+    cfg = plan.cfg
     run_dir = cfg.run_dir()
     work = run_dir / WORK_DIR
     model = cfg.rl.model.name_or_path
@@ -376,6 +383,7 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     split = split_queries(load_queries(ds), eval_fraction=ds.eval_fraction, seed=ds.split_seed)
     train_eps = make_episodes(split.train, tiers=cfg.rl.train_tiers, variants=cfg.rl.train_variants)
     eval_eps = eval_episodes(split.eval, cfg.rl.eval.variants, cfg.rl.eval.n_queries)
+    open_run_dir(plan)
     prompts = write_prompts(tokenizer, train_eps, cfg, work / "prompts.jsonl", system_role=system_role)
     reward_file = write_reward_file(cfg, work / "reward_func.py")
     agent_file = None
@@ -387,7 +395,6 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     args = build_args(cfg, model=model, prompts=prompts, n_prompts=len(train_eps), reward_file=reward_file,
                       ckpt_path=work / "ckpt", wandb_enabled=logger.mode != "disabled", agent_file=agent_file)
     version = check_args(args, openrlhf_source)
-    (run_dir / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
     command = launch_command(cfg, args)
     (work / "command.txt").write_text(" ".join(command) + "\n")
     log(f"OpenRLHF {version}: {len(train_eps)} training prompts, {len(eval_eps)} evaluation episodes; "
@@ -425,6 +432,7 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     logger.finish()
     if rc != 0:
         raise RuntimeError(f"OpenRLHF exited with code {rc}; its log: {work / 'openrlhf.log'}")
+    mark_finished(run_dir, cfg, max(watcher.done) if watcher.done else None)
     return {"run_dir": str(run_dir), "metrics": str(run_dir / "metrics.jsonl"), "plots": [],
             "checkpoints": [str(run_dir / "checkpoints" / f"step-{s}") for s in sorted(watcher.done)],
             "samples": str(run_dir / "samples"), "wandb": logger.wandb_location, "pid": proc.pid,

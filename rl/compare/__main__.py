@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from env.datasets import DatasetError, load_queries, split_queries
+from reward.judges.probe import JudgeProbeError, probe_reward_judge
 from rl.compare.checkpoints import Checkpoint, CheckpointError, resolve_checkpoints
 from rl.compare.run import Cell, CompareWorker, make_cells, run_cells, samples_path
 from rl.compare.settings import CompareSettings, env_differences, load_settings, parse_variants
 from rl.config import ConfigError
 from rl.raycluster import ClusterError
+from rl.rundir import check_output_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXIT_BAD_INPUT = 2
@@ -158,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from rl.engines import pick_engine
 
+        check_output_dir(str(args.out), "--out", example="--out $PWD/compare/NAME")
         checkpoints = resolve_checkpoints(args.checkpoints, base_model=args.base_model)
         check_model_configs(checkpoints)
         variants = parse_variants(args.variants) if args.variants is not None else None
@@ -168,9 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                           "eval": settings.eval.model_copy(update={"prefix_cache": False})})
         episodes = eval_episodes_by_variant(settings)
         engine = pick_engine(args.engine)
-    except (CheckpointError, ConfigError, DatasetError, ValueError) as e:
+        probed = probe_reward_judge(settings.reward)  # before Ray, any model load or anything in --out
+    except (CheckpointError, ConfigError, DatasetError, JudgeProbeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if probed is not None and probed.warning:
+        print(f"warning: {probed.warning}", file=sys.stderr)
     for c in checkpoints:
         for diff in env_differences(settings, c):
             print(f"warning: checkpoint {c.label} was trained with other settings ({diff}); all checkpoints are "

@@ -4,8 +4,9 @@ A spec is one of:
 - a run directory (`runs/<name>/`): every finished `checkpoints/step-<N>/` in step order;
 - one checkpoint `runs/<name>/checkpoints/step-<N>/`, or any HF model directory (config.json + weights);
 - a LoRA adapter directory (adapter_config.json): loaded on the base model it names, or on `--base-model`;
-- an HF hub id (`org/name`), for users with internet.
-Anything else is a CheckpointError naming the spec and what is wrong with it.
+- an HF hub id (`org/name`) found in the local HF cache or answered by one hub request (short timeout).
+Anything else is a CheckpointError naming the spec and what was tried; a relative-looking path that doesn't
+exist (`runs/nope`) is reported as missing, never tried on the hub.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Literal, Sequence
 CHECKPOINTS_DIR = "checkpoints"
 STEP_PREFIX = "step-"
 RUN_CONFIG = "config.yaml"
-_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json", "*.pt", "*.gguf")
 _ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
@@ -76,8 +76,18 @@ def _has_weights(d: Path, names: Sequence[str] = (), patterns: Sequence[str] = _
     return any((d / n).exists() for n in names) or any(next(d.glob(p), None) is not None for p in patterns)
 
 
-def _looks_like_hub_id(spec: str) -> bool:
-    return bool(_HUB_ID_RE.match(spec)) and not spec.startswith((".", "/", "~"))
+def _locate(spec: str, ref: str, what: str, hub_timeout_s: float) -> str:
+    """locate_model for `ref` (`what` names it in `spec`'s message), as a CheckpointError."""
+    from rl.models import ModelNotFoundError, locate_model
+    from rl.rundir import ray_working_dir
+
+    try:
+        return locate_model(ref, timeout_s=hub_timeout_s)
+    except ModelNotFoundError as e:
+        copy = ray_working_dir()
+        hint = (f" (this runs in Ray's temporary copy of the tree, {copy}, which leaves out git-ignored files such "
+                f"as runs/: pass absolute paths)" if copy is not None else "")
+        raise CheckpointError(f"checkpoint {spec}: {what} {ref!r}: {e}{hint}") from None
 
 
 def _label_for(path: Path) -> str:
@@ -94,7 +104,7 @@ def _run_config_for(path: Path) -> str | None:
     return None
 
 
-def _adapter_base(spec: str, path: Path, base_model: str | None) -> str:
+def _adapter_base(spec: str, path: Path, base_model: str | None, hub_timeout_s: float) -> str:
     if base_model:
         base = base_model
         origin = "--base-model"
@@ -110,25 +120,23 @@ def _adapter_base(spec: str, path: Path, base_model: str | None) -> str:
                 f"checkpoint {spec}: a LoRA adapter without its base model (adapter_config.json names none); "
                 f"pass --base-model PATH_OR_HUB_ID")
     base_path = Path(base).expanduser()
-    if base_path.exists():
-        if not (base_path / "config.json").is_file():
-            raise CheckpointError(f"checkpoint {spec}: the adapter's base model {base} ({origin}) is not a model "
-                                  f"directory (no config.json)")
-        return str(base_path.resolve())
-    if _looks_like_hub_id(base):
+    what = f"the adapter's base model ({origin}{'' if base_model else '; --base-model overrides it'})"
+    if _locate(spec, base, what, hub_timeout_s) != "local":
         return base
-    raise CheckpointError(
-        f"checkpoint {spec}: a LoRA adapter whose base model {base!r} ({origin}) does not exist here; "
-        f"pass --base-model PATH_OR_HUB_ID")
+    if not (base_path / "config.json").is_file():
+        raise CheckpointError(f"checkpoint {spec}: the adapter's base model {base} ({origin}) is not a model "
+                              f"directory (no config.json)")
+    return str(base_path.resolve())
 
 
-def _resolve_dir(spec: str, path: Path, base_model: str | None) -> list[Checkpoint]:
+def _resolve_dir(spec: str, path: Path, base_model: str | None, hub_timeout_s: float) -> list[Checkpoint]:
     path = path.resolve()
     if (path / "adapter_config.json").is_file():
         if not _has_weights(path, _ADAPTER_WEIGHTS, ()):
             raise CheckpointError(f"checkpoint {spec}: adapter_config.json but no adapter_model.safetensors/.bin")
-        return [Checkpoint(label=_label_for(path), model=_adapter_base(spec, path, base_model), adapter=str(path),
-                           kind="adapter", step=step_of(path), run_config=_run_config_for(path))]
+        base = _adapter_base(spec, path, base_model, hub_timeout_s)
+        return [Checkpoint(label=_label_for(path), model=base, adapter=str(path), kind="adapter", step=step_of(path),
+                           run_config=_run_config_for(path))]
     if (path / "config.json").is_file():
         if not _has_weights(path):
             raise CheckpointError(f"checkpoint {spec}: config.json but no weights (*.safetensors or *.bin)")
@@ -141,32 +149,37 @@ def _resolve_dir(spec: str, path: Path, base_model: str | None) -> list[Checkpoi
                                   f"({path / CHECKPOINTS_DIR} has no step-<N>/)")
         out: list[Checkpoint] = []
         for step_dir in steps:
-            out.extend(_resolve_dir(f"{spec} ({step_dir.name})", step_dir, base_model))
+            out.extend(_resolve_dir(f"{spec} ({step_dir.name})", step_dir, base_model, hub_timeout_s))
         return out
     raise CheckpointError(f"checkpoint {spec}: {path} is not a model (no config.json or adapter_config.json) "
                           f"nor a run directory (no {CHECKPOINTS_DIR}/)")
 
 
-def resolve_checkpoints(specs: Sequence[str], *, base_model: str | None = None) -> list[Checkpoint]:
-    """Expand and check every spec, in the order given; labels are made unique.
+def resolve_checkpoints(specs: Sequence[str], *, base_model: str | None = None,
+                        hub_timeout_s: float | None = None) -> list[Checkpoint]:
+    """Expand and check every spec, in the order given; labels are made unique. Hub ids (specs and adapter
+    bases) are looked up in the local HF cache, else with one hub request of `hub_timeout_s` (default
+    rl.models.HUB_TIMEOUT_S; none under $HF_HUB_OFFLINE).
 
     Raises:
-        CheckpointError: naming the first spec that doesn't exist, isn't a model, or is an adapter whose
-            base can't be found.
+        CheckpointError: naming the first spec that doesn't exist, isn't a model, is a hub id that doesn't
+            resolve, or is an adapter whose base can't be found, with what was tried.
     """
+    from rl.models import HUB_TIMEOUT_S
+
+    timeout = HUB_TIMEOUT_S if hub_timeout_s is None else hub_timeout_s
     if not specs:
         raise CheckpointError("--checkpoints: name at least one checkpoint, run directory or model")
     found: list[Checkpoint] = []
     for spec in specs:
         path = Path(spec).expanduser()
         if path.is_dir():
-            found.extend(_resolve_dir(spec, path, base_model))
+            found.extend(_resolve_dir(spec, path, base_model, timeout))
         elif path.exists():
             raise CheckpointError(f"checkpoint {spec}: is a file, not a model directory")
-        elif _looks_like_hub_id(spec):
-            found.append(Checkpoint(label=spec, model=spec, kind="hub"))
         else:
-            raise CheckpointError(f"checkpoint {spec}: no such directory (and not an org/name hub id)")
+            _locate(spec, spec, "model", timeout)
+            found.append(Checkpoint(label=spec, model=spec, kind="hub"))
     return _unique_labels(found)
 
 

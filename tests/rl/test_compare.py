@@ -45,7 +45,21 @@ def test_run_directory_expands_to_its_checkpoints_in_step_order(tmp_path: Path) 
     assert all(c.run_config == str(run / "config.yaml") and c.kind == "model" for c in ckpts)
 
 
-def test_single_checkpoint_model_dir_and_hub_id(tmp_path: Path) -> None:
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Offline, with a local HF cache holding HuggingFaceTB/SmolLM2-135M and org/base-model (no network in tests)."""
+    from huggingface_hub import constants
+
+    from tests.rl.test_missing_models import fake_hf_cache
+
+    cache = fake_hf_cache(tmp_path / "hf-cache", "HuggingFaceTB/SmolLM2-135M")
+    fake_hf_cache(cache, "org/base-model")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return cache
+
+
+def test_single_checkpoint_model_dir_and_hub_id(tmp_path: Path, hub_cache: Path) -> None:
     run = _run(tmp_path / "r", [5])
     plain = _model(tmp_path / "plain-model")
     ckpts = resolve_checkpoints([str(run / "checkpoints" / "step-5"), str(plain), "HuggingFaceTB/SmolLM2-135M"])
@@ -54,7 +68,7 @@ def test_single_checkpoint_model_dir_and_hub_id(tmp_path: Path) -> None:
     assert ckpts[1].run_config is None
 
 
-def test_adapter_loads_on_the_base_it_names_or_on_base_model(tmp_path: Path) -> None:
+def test_adapter_loads_on_the_base_it_names_or_on_base_model(tmp_path: Path, hub_cache: Path) -> None:
     base = _model(tmp_path / "base")
     other = _model(tmp_path / "other")
     adapter = _adapter(tmp_path / "lora", str(base))
@@ -67,13 +81,13 @@ def test_adapter_loads_on_the_base_it_names_or_on_base_model(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(("make", "message"), [
-    (lambda t: t / "nope", "no such directory"),
+    (lambda t: t / "nope", "no such file or directory"),
     (lambda t: (t / "f.txt").write_text("x") and t / "f.txt", "is a file"),
     (lambda t: (t / "empty").mkdir() or t / "empty", "is not a model"),
     (lambda t: _model(t / "noweights", weights=""), "no weights"),
     (lambda t: (t / "run" / "checkpoints").mkdir(parents=True) or t / "run", "no finished checkpoints"),
     (lambda t: _adapter(t / "lora", None), "without its base model"),
-    (lambda t: _adapter(t / "lora", str(t / "gone")), "does not exist here"),
+    (lambda t: _adapter(t / "lora", str(t / "gone")), "the adapter's base model"),
     (lambda t: _adapter(t / "lora", str((t / "notmodel").mkdir() or t / "notmodel")), "is not a model directory"),
 ])
 def test_bad_checkpoints_are_named(tmp_path: Path, make, message: str) -> None:
@@ -128,7 +142,7 @@ def test_fingerprint_changes_with_what_decides_the_transcripts(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--checkpoints", "{tmp}/nope"], "no such directory"),
+    (["--checkpoints", "{tmp}/nope"], "no such file or directory"),
     (["--checkpoints", "{run}", "--variants", "default,lab-swap"], "--variants: unknown prompt variants"),
     (["--checkpoints", "{adapter}"], "a LoRA adapter without its base model"),
     (["--checkpoints", "{badcfg}"], "not a transformers model config"),

@@ -8,18 +8,34 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from rl.config import ConfigError, RunConfig, apply_overrides, load_config, validate_model_source
+from rl.config import (
+    ConfigError, RunConfig, apply_overrides, config_to_yaml, load_config, validate_model_source,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 
+def _leaves(tree: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in tree.items():
+        out.update(_leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_every_shipped_config_validates(path: Path) -> None:
+    """It loads, every value it writes is the value the run uses (none dropped, renamed or coerced into
+    something else), it survives the round trip through the config.yaml a run saves, and its runs get a
+    directory of their own (rl.run_name is the file's name, so two configs never resume each other's runs)."""
     cfg = load_config(path)
-    assert isinstance(cfg, RunConfig)
-    assert cfg.rl.run_name
+    used = _leaves(cfg.model_dump(mode="json"))
+    written = _leaves(yaml.safe_load(path.read_text(encoding="utf-8")))
+    assert {k: (v, used.get(k, "<missing>")) for k, v in written.items() if used.get(k, "<missing>") != v} == {}
+    assert RunConfig.model_validate(yaml.safe_load(config_to_yaml(cfg))) == cfg
+    assert cfg.rl.run_name == path.stem
 
 
 def test_there_are_configs() -> None:
@@ -73,10 +89,23 @@ def test_missing_model_directory_is_named(tmp_path: Path) -> None:
         validate_model_source(cfg)
 
 
-def test_hub_id_is_accepted_without_network() -> None:
+def test_hub_id_resolves_from_the_local_cache_else_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network: offline, a hub id is accepted only when the local HF cache has it (tests/rl/test_missing_models.py
+    covers an unreachable hub)."""
+    from huggingface_hub import constants
+
+    from tests.rl.test_missing_models import fake_hf_cache
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(fake_hf_cache(tmp_path, "Qwen/Qwen2.5-7B-Instruct")))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     cfg = load_config(ROOT / "configs/demo_cpu.yaml",
                       ["rl.model.source=hf", "rl.model.name_or_path=Qwen/Qwen2.5-7B-Instruct"])
     validate_model_source(cfg)
+    cfg = load_config(ROOT / "configs/demo_cpu.yaml",
+                      ["rl.model.source=hf", "rl.model.name_or_path=Qwen/Qwen2.5-70B-Instruct"])
+    with pytest.raises(ConfigError, match=r"rl.model.name_or_path: 'Qwen/Qwen2.5-70B-Instruct': not a local path .* "
+                                          r"not in the local HF cache"):
+        validate_model_source(cfg)
 
 
 @pytest.mark.parametrize(
@@ -88,10 +117,11 @@ def test_hub_id_is_accepted_without_network() -> None:
         (["--config", "configs/demo_cpu.yaml", "rl.ray.address=127.0.0.1:1"], "rl.ray.address"),
     ],
 )
-def test_train_cli_rejects_bad_input_with_exit_2(args: list[str], needle: str) -> None:
+def test_train_cli_rejects_bad_input_with_exit_2(args: list[str], needle: str, tmp_path: Path) -> None:
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "rl/train.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    # Runs under tmp: a finished demo under the checkout's runs/ would (rightly) make the last case exit 0.
+    proc = subprocess.run([sys.executable, "rl/train.py", *args, f"rl.output_dir={tmp_path}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr
     if "rl.ray.address" not in needle:

@@ -127,7 +127,11 @@ def _argv(tmp: Path, name: str, text: str | bytes | None, overrides: list[str]) 
         path.write_text(text.replace("{tmp}", str(tmp)), encoding="utf-8")
     elif isinstance(text, bytes):
         path.write_bytes(text)
-    return ["--config", str(path), *overrides], path
+    # Runs go under tmp: rl/train.py reads the run directory before Ray starts (another run's directory is
+    # refused), so one left under the checkout's runs/ must not decide a case. Cases without an `rl:` mapping
+    # fail before that, on their own fault, which the override would change.
+    has_rl = isinstance(text, str) and "rl:\n" in text or isinstance(text, bytes) and b"rl:\n" in text
+    return ["--config", str(path), *([f"rl.output_dir={tmp / 'runs'}"] if has_rl else []), *overrides], path
 
 
 @pytest.fixture(scope="module")
