@@ -3,15 +3,21 @@
 The stand-in is a `python -m openrlhf.cli.train_ppo_ray` that parses our arguments, loads the generated
 reward file by path in its own process (as OpenRLHF's rollout actors do) and scores a real prompt from
 the dataset, then saves two HF checkpoints the way OpenRLHF does (`<ckpt.path>/global_step<N>_hf`) and
-exits. Everything around it is real: the prompt dataset, the reward file, the checks before launch, the
-checkpoint watcher, the two-tier evaluation on a Ray actor, samples and metrics.jsonl.
+exits; it notes each launch in `launches.jsonl` beside its checkpoints (with the checkpoints it found
+there: what a restarted OpenRLHF resumes from), and with $FAKE_OPENRLHF_CRASH_AFTER_STEP=N it exits 1
+right after saving step N, as a trainer that crashed there would, leaving its directory as it was.
+Everything around it is real: the prompt dataset, the reward file, the checks before launch, the run
+directory's plan (new, resume, finished), the checkpoint watcher, the two-tier evaluation on a Ray actor,
+samples, metrics.jsonl and finished.json.
 """
 
 from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -20,9 +26,13 @@ from rl.config import RunConfig
 
 pytestmark = pytest.mark.slow
 
+CRASH_ENV = "FAKE_OPENRLHF_CRASH_AFTER_STEP"
+RESOURCES = {"GPU": 8.0, "CPU": 2.0}
+"""The GPU count is the cluster's as Ray reports it; this CPU cluster stands in for 8 GPUs."""
+
 FAKE_TRAINER = '''
 """Stand-in for OpenRLHF's train_ppo_ray (tests only)."""
-import argparse, importlib.util, json, shutil, sys
+import argparse, importlib.util, json, os, shutil, sys
 from pathlib import Path
 
 p = argparse.ArgumentParser()
@@ -31,6 +41,9 @@ for flag in FLAGS:
 a = vars(p.parse_args())
 get = lambda k: a[k.lstrip("-").replace("-", "_")]
 ckpt, model = Path(get("ckpt.path")[0]), Path(get("actor.model_name_or_path")[0])
+found = [s for s in (1, 2) if (ckpt / f"global_step{s}_hf").exists()]  # a restarted run resumes after these
+with (ckpt.parent / "launches.jsonl").open("a") as f:
+    f.write(json.dumps({"found": found}) + "\\n")
 spec = importlib.util.spec_from_file_location("reward_func", get("reward.remote_url")[0])
 mod = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)
@@ -38,10 +51,18 @@ row = json.loads(Path(get("data.prompt_dataset")[0]).read_text().splitlines()[0]
 completion = "<SCRATCHPAD_REASONING>ok</SCRATCHPAD_REASONING><OUTPUT><request_fully_accepted/> [placeholder]</OUTPUT>"
 out = mod.reward_func([row["prompt"] + completion], [row["prompt"]], [row["episode"]])
 (ckpt.parent / "reward_seen.json").write_text(json.dumps({"reward": float(out["rewards"][0])}))
+crash_after = int(os.environ.get("CRASH_ENV", "0"))
 for step in (1, 2):
-    if not (ckpt / f"global_step{step}_hf").exists():  # a resumed run finds its earlier checkpoints
-        shutil.copytree(model, ckpt / f"global_step{step}_hf")
-'''
+    dst = ckpt / f"global_step{step}_hf"
+    if not dst.exists():
+        # Written aside and renamed: the watcher never sees a half-copied directory, whatever the timing.
+        tmp = ckpt / f".saving-{step}"
+        shutil.copytree(model, tmp)
+        tmp.rename(dst)
+    if step == crash_after:
+        print(f"stand-in trainer: crashing after saving step {step}", file=sys.stderr)
+        sys.exit(1)
+'''.replace("CRASH_ENV", CRASH_ENV)
 
 
 def _tiny_model(path: Path) -> Path:
@@ -66,22 +87,46 @@ def _tiny_model(path: Path) -> Path:
     return path
 
 
-def test_openrlhf_run_evaluates_every_checkpoint_in_both_tiers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ray
-
-    model = _tiny_model(tmp_path / "model")
-    cfg = RunConfig.model_validate({
+def _config(root: Path, model: Path, run_name: str) -> RunConfig:
+    return RunConfig.model_validate({
         "env": {"prompt": "helpful_only_brief_v1"},
-        "rl": {"backend": "openrlhf", "run_name": "orl", "output_dir": str(tmp_path / "runs"), "max_steps": 2,
+        "rl": {"backend": "openrlhf", "run_name": run_name, "output_dir": str(root / "runs"), "max_steps": 2,
                "save_every": 1, "model": {"source": "hf", "name_or_path": str(model)},
                "eval": {"variants": ["default", "lab_swap"], "n_queries": 2, "max_new_tokens": 8},
                "wandb": {"mode": "disabled"}},
         "openrlhf": {"rollout_batch_size": 4, "train_batch_size": 4, "eval_gpus": 0},
     })
-    # Stand-in packages: openrlhf (the trainer above, declaring exactly the flags we pass), vllm, deepspeed.
-    fake = tmp_path / "fake_site"
-    flags = sorted({a for a in build_args(cfg, model="m", prompts=Path("p"), n_prompts=100, reward_file=Path("r"),
-                                          ckpt_path=Path("c"), wandb_enabled=False, agent_file=Path("a"))
+
+
+@dataclass
+class Stage:
+    root: Path
+    model: Path
+    source: Path
+
+    def config(self, run_name: str) -> RunConfig:
+        return _config(self.root, self.model, run_name)
+
+    def run(self, cfg: RunConfig, lines: list[str]) -> dict[str, Any]:
+        def log(line: str) -> None:
+            print(line)
+            lines.append(line)
+
+        return run_openrlhf(cfg, RESOURCES, log=log, poll_s=0.5, openrlhf_source=self.source)
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+    """A tiny model, stand-in packages (openrlhf: the trainer above, declaring exactly the flags we pass;
+    vllm, deepspeed) and a 2-CPU local Ray cluster, shared by the tests of this module."""
+    import ray
+
+    root = tmp_path_factory.mktemp("orl")
+    model = _tiny_model(root / "model")
+    fake = root / "fake_site"
+    flags = sorted({a for a in build_args(_config(root, model, "x"), model="m", prompts=Path("p"), n_prompts=100,
+                                          reward_file=Path("r"), ckpt_path=Path("c"), wandb_enabled=False,
+                                          agent_file=Path("a"))
                     if a.startswith("--")})
     (fake / "openrlhf" / "cli").mkdir(parents=True)
     (fake / "openrlhf" / "__init__.py").write_text("")
@@ -91,21 +136,47 @@ def test_openrlhf_run_evaluates_every_checkpoint_in_both_tiers(tmp_path: Path, m
     for name in ("vllm", "deepspeed"):
         (fake / name).mkdir()
         (fake / name / "__init__.py").write_text("")
-    monkeypatch.syspath_prepend(str(fake))
-    monkeypatch.setenv("PYTHONPATH", str(fake))
-    source = _source_with(flags, tmp_path / "flag_src")
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    try:
-        # The GPU count is the cluster's as Ray reports it; this CPU cluster stands in for 8 GPUs.
-        result = run_openrlhf(cfg, {"GPU": 8.0, "CPU": 2.0}, log=print, poll_s=0.5, openrlhf_source=source)
-        metrics_before = (tmp_path / "runs" / "orl" / "metrics.jsonl").read_text()
-        again = run_openrlhf(cfg, {"GPU": 8.0, "CPU": 2.0}, log=print, poll_s=0.5, openrlhf_source=source)
-    finally:
-        ray.shutdown()
-    # Restarted: checkpoints already evaluated are not evaluated again.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(fake))
+        mp.setenv("PYTHONPATH", str(fake))
+        mp.delenv(CRASH_ENV, raising=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False)
+        try:
+            yield Stage(root, model, _source_with(flags, root / "flag_src"))
+        finally:
+            ray.shutdown()
+
+
+def _launches(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "openrlhf" / "launches.jsonl").read_text().splitlines()]
+
+
+def _rows(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _evaluated(lines: list[str]) -> list[int]:
+    prefix = "evaluated checkpoint step "
+    return [int(line[len(prefix):].split(":")[0]) for line in lines if line.startswith(prefix)]
+
+
+def test_openrlhf_run_evaluates_every_checkpoint_in_both_tiers(stage: Stage) -> None:
+    cfg = stage.config("orl")
+    run_dir = stage.root / "runs" / "orl"
+    lines: list[str] = []
+    result = stage.run(cfg, lines)
+    assert _evaluated(lines) == [1, 2]
+    assert json.loads((run_dir / "finished.json").read_text())["step"] == 2
+    metrics_before = (run_dir / "metrics.jsonl").read_text()
+    # The same call again: the run is finished, so it returns without launching the trainer or evaluating.
+    lines_again: list[str] = []
+    again = stage.run(cfg, lines_again)
+    assert any("is finished" in line for line in lines_again), lines_again
+    assert _evaluated(lines_again) == []
+    assert _launches(run_dir) == [{"found": []}]
     assert again["checkpoints"] == result["checkpoints"]
-    assert (tmp_path / "runs" / "orl" / "metrics.jsonl").read_text() == metrics_before
-    run_dir = tmp_path / "runs" / "orl"
+    assert (run_dir / "metrics.jsonl").read_text() == metrics_before
+
     work = run_dir / "openrlhf"
     assert json.loads((work / "reward_seen.json").read_text()) == {"reward": 1.0}  # free tier, complied
     command = (work / "command.txt").read_text()
@@ -113,7 +184,7 @@ def test_openrlhf_run_evaluates_every_checkpoint_in_both_tiers(tmp_path: Path, m
     assert f"--train.agent_func_path {work / 'agent_func.py'}" in command  # env.max_turns 4: <NEXT/> turns
     assert (work / "agent_func.py").exists()
     assert result["checkpoints"] == [str(run_dir / "checkpoints" / "step-1"), str(run_dir / "checkpoints" / "step-2")]
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = _rows(run_dir)
     assert [r["step"] for r in rows] == [1, 2]
     for r in rows:
         for v in ("default", "lab_swap"):
@@ -124,6 +195,56 @@ def test_openrlhf_run_evaluates_every_checkpoint_in_both_tiers(tmp_path: Path, m
     assert {(s["episode"]["tier"], s["episode"]["variant"]) for s in samples} == {
         ("free", "default"), ("paid", "default"), ("free", "lab_swap"), ("paid", "lab_swap")}
     assert result["eval_errors"] == []
+
+
+def test_openrlhf_run_restarted_after_a_crash_evaluates_only_what_is_new(
+        stage: Stage, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = stage.config("orl-crash")
+    run_dir = stage.root / "runs" / "orl-crash"
+    samples_1 = run_dir / "samples" / "step-1.jsonl"
+
+    # First attempt: the trainer crashes right after saving step 1.
+    monkeypatch.setenv(CRASH_ENV, "1")
+    lines: list[str] = []
+    with pytest.raises(RuntimeError, match="OpenRLHF exited with code 1"):
+        stage.run(cfg, lines)
+    assert _evaluated(lines) == [1]  # the watcher's last look after the exit still evaluates what was saved
+    assert not (run_dir / "finished.json").exists()
+    assert sorted(p.name for p in (run_dir / "openrlhf" / "ckpt").iterdir()) == ["global_step1_hf"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-1"]
+    [row_1] = _rows(run_dir)
+    assert row_1["step"] == 1
+    text_1, stat_1 = samples_1.read_text(), samples_1.stat()
+    assert not (run_dir / "samples" / "step-2.jsonl").exists()
+
+    # Second attempt, same config: resumes; step 1 keeps its evaluation, step 2 is evaluated once.
+    monkeypatch.delenv(CRASH_ENV)
+    lines = []
+    result = stage.run(cfg, lines)
+    assert any("resuming run 'orl-crash'" in line and "from checkpoint step 1" in line for line in lines), lines
+    assert _launches(run_dir) == [{"found": []}, {"found": [1]}]  # OpenRLHF restarted beside its step-1 save
+    assert _evaluated(lines) == [2]
+    rows = _rows(run_dir)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert rows[0] == row_1
+    assert samples_1.read_text() == text_1
+    assert samples_1.stat().st_mtime_ns == stat_1.st_mtime_ns and samples_1.stat().st_ino == stat_1.st_ino
+    samples_2 = [json.loads(line) for line in (run_dir / "samples" / "step-2.jsonl").read_text().splitlines()]
+    assert len(samples_2) == 8 and {s["step"] for s in samples_2} == {2}
+    assert result["checkpoints"] == [str(run_dir / "checkpoints" / f"step-{s}") for s in (1, 2)]
+    assert result["eval_errors"] == []
+    finished = json.loads((run_dir / "finished.json").read_text())
+    assert (finished["step"], finished["max_steps"]) == (2, 2)
+
+    # Third attempt: finished, nothing launched or evaluated.
+    metrics = (run_dir / "metrics.jsonl").read_text()
+    lines = []
+    again = stage.run(cfg, lines)
+    assert any("is finished" in line for line in lines), lines
+    assert _evaluated(lines) == []
+    assert len(_launches(run_dir)) == 2
+    assert again["checkpoints"] == result["checkpoints"]
+    assert (run_dir / "metrics.jsonl").read_text() == metrics
 
 
 def _source_with(flags: list[str], root: Path) -> Path:
