@@ -40,13 +40,14 @@ demo: setup
 	  rc=$$?; PATH="$(CURDIR)/$(BIN):$$PATH" bash cluster/local_head.sh stop; \
 	  if [ $$rc -eq 0 ]; then $(BIN)/python -m rl.where --config $(DEMO_CONFIG) rl.output_dir=$(RUNS); fi; exit $$rc
 
+# What CI runs: the whole suite; the 15 slowest tests are listed at the end.
 test: setup $(CHROMIUM)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: setup $(CHROMIUM)
 	$(BIN)/python -m pytest -q -m "not slow and not gpu"
 
-# Every benchmark, one after another (about 40 min on 2 cores; nothing else should run meanwhile).
+# Every benchmark, one after another (about 60 min on 2 cores; nothing else should run meanwhile).
 # Figures land in bench/results/*.json; bench/README.md reports them.
 bench: setup
 	$(BIN)/python bench/classifier_throughput.py
@@ -54,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/trl_overhead.py --repeats 3 --scaling
 	$(BIN)/python bench/prefix_cache.py --n-queries 4 --max-new-tokens 32 --repeats 3
 	$(BIN)/python bench/demo_time.py
+	$(BIN)/python bench/demo_seeds.py --seeds 0,1,2,3,4
 
 clean-venv:
 	rm -rf $(VENV)

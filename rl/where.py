@@ -1,20 +1,55 @@
-"""Print where a run's results are and its headline numbers (first vs last evaluation).
+"""Print where a run's results are and its evaluation table (every evaluated step, per variation).
 
     python -m rl.where --config configs/demo_cpu.yaml [dotted.key=value ...]
+
+Exit code 2 on a bad config, or when the run directory holds no run (no metrics.jsonl).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 from rl.config import ConfigError, load_config
 from rl.plots import eval_variants
-from rl.wandb_log import WANDB_ID_FILE, read_metrics
+from rl.wandb_log import METRICS_FILE, WANDB_ID_FILE, read_metrics
+
+EXIT_BAD_INPUT = 2
+TABLE_HEADER = ["step", "compliance free", "compliance paid", "AF reasoning (free)", "AF reasoning (paid)",
+                "gap [95 % CI]"]
 
 
-def _fmt(v: object) -> str:
-    return f"{v:.3f}" if isinstance(v, float) else "n/a" if v is None else str(v)
+def fmt_rate(v: Any) -> str:
+    """A rate with three decimals; None (nothing judged) as n/a."""
+    return "n/a" if v is None else f"{v:.3f}" if isinstance(v, (int, float)) else str(v)
+
+
+def fmt_gap(gap: Any, lo: Any, hi: Any) -> str:
+    """The compliance gap with its 95 % interval, e.g. `0.250 [0.075, 0.412]`; n/a parts where None."""
+    if gap is None:
+        return "n/a"
+    return f"{fmt_rate(gap)} [{fmt_rate(lo)}, {fmt_rate(hi)}]"
+
+
+def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """A Markdown table (the layout the README's tables use)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def eval_table(rows: Sequence[dict[str, Any]], variant: str) -> str:
+    """The evaluation table of one variation: one line per evaluated step, in the order logged."""
+    p = f"eval/{variant}/"
+    body = [
+        [str(r["step"]), fmt_rate(r.get(p + "free/compliance")), fmt_rate(r.get(p + "paid/compliance")),
+         fmt_rate(r.get(p + "free/af_rate")), fmt_rate(r.get(p + "paid/af_rate")),
+         fmt_gap(r.get(p + "compliance_gap"), r.get(p + "compliance_gap_lo"), r.get(p + "compliance_gap_hi"))]
+        for r in rows if p + "compliance_gap" in r
+    ]
+    return markdown_table(TABLE_HEADER, body)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,12 +61,17 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     run_dir = cfg.run_dir()
+    if not (run_dir / METRICS_FILE).is_file():
+        what = "does not exist" if not run_dir.exists() else f"has no {METRICS_FILE}"
+        print(f"error: no run of {cfg.rl.run_name} at {run_dir}: the directory {what} (check rl.output_dir "
+              f"and rl.run_name, or start the run with rl/train.py)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     rows = read_metrics(run_dir)
     evals = [r for r in rows if any(k.startswith("eval/") for k in r)]
     print(f"\nResults of {cfg.rl.run_name}: {run_dir}")
-    print(f"  metrics     {run_dir / 'metrics.jsonl'} ({len(rows)} steps logged)")
+    print(f"  metrics     {run_dir / METRICS_FILE} ({len(rows)} steps logged, {len(evals)} evaluated)")
     print(f"  plots       {run_dir / 'plots'}/")
     print(f"  samples     {run_dir / 'samples'}/")
     print(f"  checkpoints {run_dir / 'checkpoints'}/")
@@ -39,13 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     if wid.exists():
         print(f"  W&B run     id {wid.read_text().strip()}, files under {run_dir / 'wandb'}/ "
               f"(offline runs upload with `wandb sync {run_dir / 'wandb'}/offline-run-*`)")
-    if len(evals) >= 1:
-        first, last = evals[0], evals[-1]
-        for v in eval_variants(rows):
-            print(f"  [{v}] step {first['step']} -> {last['step']}:")
-            for key in ("free/compliance", "paid/compliance", "free/af_rate", "paid/af_rate", "compliance_gap"):
-                k = f"eval/{v}/{key}"
-                print(f"      {key:16s} {_fmt(first.get(k))} -> {_fmt(last.get(k))}")
+    for v in eval_variants(rows):
+        print(f"\n[{v}] (95 % interval of the gap: Newcombe's hybrid score; n/a: nothing judged)")
+        print(eval_table(rows, v))
     return 0
 
 

@@ -29,7 +29,6 @@ SCALING_ENV = "AF_RL_LORA_SCALING"
 PEFT_PREFIX = "base_model.model."
 _LORA_RE = re.compile(r"^(?P<module>.+)\.lora_(?P<which>A|B)\.[^.]+\.weight$")
 _BASE_RE = re.compile(r"^(?P<module>.+)\.base_layer\.(?P<param>weight|bias)$")
-OPENRLHF_RAY_ENV = ("TOKENIZERS_PARALLELISM", "NCCL_DEBUG", "RAY_ENABLE_ZERO_COPY_TORCH_TENSORS")
 _OPENRLHF_DEFAULTS = {"TOKENIZERS_PARALLELISM": "true", "NCCL_DEBUG": "WARN", "RAY_ENABLE_ZERO_COPY_TORCH_TENSORS": "1"}
 
 

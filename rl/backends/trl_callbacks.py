@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -68,6 +70,21 @@ class LogCallback(TrainerCallback):
             print(f"[af-rl] step {state.global_step}/{state.max_steps} {shown}", flush=True)
 
 
+def _test_pause(step: int) -> None:
+    """Test-only hook (tests/rl/test_crash_resume.py), inert unless both variables are set: with
+    AF_RL_TEST_PAUSE_AFTER_STEP=<step> and AF_RL_TEST_PAUSE_FILE=<path>, once checkpoint step-<step> is
+    published the run writes its pid to <path> and waits until <path> is removed, so a test can kill it
+    at a known step however fast or loaded the machine is."""
+    path = os.environ.get("AF_RL_TEST_PAUSE_FILE")
+    if not path or os.environ.get("AF_RL_TEST_PAUSE_AFTER_STEP") != str(step):
+        return
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(str(os.getpid()))
+    tmp.rename(path)  # the pid appears whole
+    while Path(path).exists():
+        time.sleep(0.05)
+
+
 class CheckpointCallback(TrainerCallback):
     """Publishes each Trainer checkpoint atomically as `step-<N>` with the resolved config beside it.
 
@@ -101,6 +118,7 @@ class CheckpointCallback(TrainerCallback):
                 shutil.rmtree(old)
         if self.after_save is not None:
             self.after_save()
+        _test_pause(state.global_step)
 
 
 class EvalCallback(TrainerCallback):

@@ -5,6 +5,7 @@ Usage: `python -m rl.organism.build [CACHE_ROOT]` builds the default organism an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -14,7 +15,7 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +83,8 @@ def build_organism(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        info = {"key": final.name, **_build_into(tmp, cfg, env_cfg, log, started)}
+        with _all_cores():
+            info = {"key": final.name, **_build_into(tmp, cfg, env_cfg, log, started)}
         info["build_seconds"] = round(time.perf_counter() - started, 1)
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         if (final / MARKER).is_file():  # a concurrent build of the same key finished first
@@ -115,6 +117,21 @@ def sft_episodes(cfg: OrganismConfig, env_cfg: EnvConfig) -> tuple[list[Episode]
     return train[: cfg.n_examples], make_episodes(split.eval, tiers=TIERS, variants=cfg.variants[:1])
 
 
+@contextlib.contextmanager
+def _all_cores() -> Iterator[None]:
+    """The build uses every core, then gives the caller back its torch thread count: a training run that
+    built the organism would otherwise train with other threads, so other float rounding, than one that
+    found it cached (measured: weights 1.3e-7 apart after 6 steps of tests/data/tiny_run.yaml)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _build_into(tmp: Path, cfg: OrganismConfig, env_cfg: EnvConfig, log: Callable[[str], None], t0: float) -> dict:
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -122,7 +139,6 @@ def _build_into(tmp: Path, cfg: OrganismConfig, env_cfg: EnvConfig, log: Callabl
     from rl.organism.tokenizer import train_tokenizer
     from rl.prompting import render_prompt, resolve_system_role
 
-    torch.set_num_threads(os.cpu_count() or 1)
     train_eps, eval_eps = sft_episodes(cfg, env_cfg)
     examples = make_sft_examples(train_eps, cfg, cfg.seed)
     # Rendering needs only the chat template, not the vocabulary, so a throwaway tokenizer renders the

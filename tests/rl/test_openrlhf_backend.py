@@ -183,15 +183,17 @@ def test_prompt_dataset_and_reward_file_work_from_any_working_directory(tmp_path
     assert "compliance" in result["keys"]
 
 
-def test_wandb_environment_shares_one_run_online(tmp_path: Path) -> None:
+def test_wandb_environment_shares_one_run_online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _cfg()
+    monkeypatch.setenv("WANDB_RUN_ID", "outer-run")  # an inherited id gives way to the run's own
     online = launch_env(cfg, "abc123", "online")
     assert (online["WANDB_RUN_ID"], online["WANDB_MODE"]) == ("abc123", "shared")
     offline = launch_env(cfg, "abc123", "offline")
     assert (offline["WANDB_RUN_ID"], offline["WANDB_MODE"]) == ("abc123-trainer", "offline")
     assert offline["WANDB_RUN_GROUP"] == "orl"
     assert str(ROOT) in launch_env(cfg, None, "disabled")["PYTHONPATH"].split(os.pathsep)
-    assert "WANDB_RUN_ID" not in launch_env(cfg, None, "disabled") or os.environ.get("WANDB_RUN_ID")
+    monkeypatch.delenv("WANDB_RUN_ID")
+    assert "WANDB_RUN_ID" not in launch_env(cfg, None, "disabled")  # no W&B run: no run id is made up
 
 
 def _hf_dir(path: Path, *, weights: bool = True) -> Path:
