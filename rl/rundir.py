@@ -26,6 +26,8 @@ FINISHED_FILE = "finished.json"
 CHANGES_FILE = "config_changes.jsonl"
 """One line per attempt that resumed with an allowed change: {"at", "changes": {key: [old, new]}}."""
 CHECKPOINTS_DIR = "checkpoints"
+METRICS_FILE = "metrics.jsonl"
+"""rl.wandb_log.METRICS_FILE: one row per logged step; an evaluated step's row holds eval/* keys."""
 STEP_PREFIX = "step-"
 
 MAY_CHANGE: dict[str, str] = {
@@ -164,17 +166,51 @@ def _fresh_name(cfg: RunConfig) -> RunConfig:
     return cfg.model_copy(update={"rl": rl})
 
 
-def _finished_step(run_dir: Path, steps: list[int]) -> int | None:
-    """The step a finished run reached per its marker, else its newest checkpoint step (None: neither)."""
+def evaluated_steps(run_dir: Path) -> set[int]:
+    """Steps whose evaluation is complete: those with a metrics.jsonl row holding eval/* keys.
+
+    That row is the last thing either backend writes for an evaluated step: TRL writes the samples, then the
+    row (flushed before the step's checkpoint is published); OpenRLHF publishes the checkpoint, writes the
+    samples, then the row. A line that is not a JSON object (torn by a crash while it was written) is skipped.
+    """
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    except (OSError, UnicodeDecodeError):
+        return set()
+    steps: set[int] = set()
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and any(
+                isinstance(k, str) and k.startswith("eval/") for k in row):
+            steps.add(row["step"])
+    return steps
+
+
+def _finished_step(run_dir: Path, steps: list[int], max_steps: int) -> int | None:
+    """The step a finished run reached, or None when it is not finished at `max_steps`.
+
+    Finished: finished.json says it reached max_steps (or more). A directory without a readable finished.json
+    (made before af-rl wrote one) is finished when its newest checkpoint is at or past max_steps AND that step's
+    evaluation is complete (evaluated_steps): a checkpoint published before its evaluation (OpenRLHF) whose
+    attempt crashed is not the end of a run, and the resumed attempt evaluates it and writes finished.json.
+    (TRL always evaluates the step rl.max_steps, whatever rl.eval.every, and flushes its row before it publishes
+    that checkpoint, so a finished TRL run of an older version passes.)
+    """
     marker = run_dir / FINISHED_FILE
     try:
         data = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else None
-    except (OSError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         data = None
-    marked = data.get("max_steps") if isinstance(data, dict) and isinstance(data.get("max_steps"), int) else None
+    if isinstance(data, dict) and isinstance(data.get("max_steps"), int):
+        return data["max_steps"] if data["max_steps"] >= max_steps else None
     newest = steps[-1] if steps else None
-    known = [s for s in (marked, newest) if s is not None]
-    return max(known) if known else None
+    if newest is not None and newest >= max_steps and newest in evaluated_steps(run_dir):
+        return newest
+    return None
 
 
 def plan_run_dir(cfg: RunConfig) -> RunDirPlan:
@@ -183,7 +219,8 @@ def plan_run_dir(cfg: RunConfig) -> RunDirPlan:
     - absent or empty directory: a new run there;
     - rl.resume false and the directory holds anything: a new run in `<run_name>-<k>` (never the existing one);
     - the saved config differs in a key that decides results (all but MAY_CHANGE): RunDirError;
-    - the run reached rl.max_steps (finished.json, or a checkpoint at or past it): finished, nothing to do;
+    - the run reached rl.max_steps (finished.json; without one, an evaluated checkpoint at or past it):
+      finished, nothing to do;
     - else: resume (from the newest checkpoint, or from step 0 when there is none yet).
 
     Raises:
@@ -215,8 +252,8 @@ def plan_run_dir(cfg: RunConfig) -> RunDirPlan:
                 f"Either give this run its own name (rl.run_name=NEW_NAME), or set rl.resume=false to start it in a "
                 f"new directory ({_fresh_name(cfg).run_dir()}). To continue the existing run, use its config.")
         changes = {k: v for k, v in diffs.items() if k not in _LOCATION_KEYS}
-    reached = _finished_step(run_dir, steps)
-    if reached is not None and reached >= cfg.rl.max_steps:
+    reached = _finished_step(run_dir, steps, cfg.rl.max_steps)
+    if reached is not None:
         return RunDirPlan(cfg, "finished",
                           f"run {cfg.rl.run_name!r} in {run_dir} is finished (reached step {reached}, rl.max_steps is "
                           f"{cfg.rl.max_steps}): nothing to do. To train it further raise rl.max_steps; for another "

@@ -283,8 +283,8 @@ def hf_checkpoints(ckpt_path: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def is_complete(path: Path, stable_s: float, now: float | None = None) -> bool:
-    """A saved model directory with its config, weights and tokenizer, unchanged for `stable_s` seconds."""
+def has_model_files(path: Path) -> bool:
+    """A saved model directory with its config, weights (every shard its index names) and tokenizer."""
     files = [f for f in path.rglob("*") if f.is_file()]
     names = {f.name for f in files}
     has_config = "config.json" in names or "adapter_config.json" in names
@@ -292,7 +292,21 @@ def is_complete(path: Path, stable_s: float, now: float | None = None) -> bool:
     has_tokenizer = "tokenizer_config.json" in names
     if not (has_config and has_weights and has_tokenizer):
         return False
-    newest = max(f.stat().st_mtime for f in files)
+    for index in (f for f in files if f.name.endswith(".index.json")):
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            return False
+        if not all((index.parent / shard).is_file() for shard in shards):
+            return False
+    return True
+
+
+def is_complete(path: Path, stable_s: float, now: float | None = None) -> bool:
+    """has_model_files, and none of them changed for `stable_s` seconds (OpenRLHF is done writing it)."""
+    if not has_model_files(path):
+        return False
+    newest = max(f.stat().st_mtime for f in path.rglob("*") if f.is_file())
     return (now if now is not None else time.time()) - newest >= stable_s
 
 
@@ -317,10 +331,20 @@ class CheckpointWatcher:
         self.errors: list[str] = []
 
     def poll(self, *, final: bool = False) -> list[int]:
-        """Handle every checkpoint that is complete (all of them when `final`: OpenRLHF has exited)."""
+        """Handle every checkpoint that is complete (is_complete).
+
+        `final`: OpenRLHF has exited with code 0, so nothing is being written any more: every checkpoint with
+        all its files (has_model_files) is taken without waiting for it to be stable; one without them is
+        left alone and reported (a save torn by an earlier attempt's crash, which a restart does not redo).
+        """
         handled = []
         for step, path in hf_checkpoints(self.ckpt_path):
-            if step in self.done or not (final or is_complete(path, self.stable_s)):
+            if step in self.done:
+                continue
+            if not (has_model_files(path) if final else is_complete(path, self.stable_s)):
+                if final:
+                    self.log(f"checkpoint step {step} ({path}) lacks files (a save cut short by a crash): not "
+                             f"published or evaluated")
                 continue
             dst = self.checkpoints_dir / f"step-{step}"
             self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
@@ -337,12 +361,26 @@ class CheckpointWatcher:
         return handled
 
     def watch(self, proc: subprocess.Popen[Any], interval_s: float = 10.0) -> int:
-        """Poll while `proc` runs, then once more for the last checkpoint; returns proc's exit code."""
+        """Poll while `proc` runs, then look once more; returns proc's exit code.
+
+        After exit code 0 the last look takes every checkpoint with all its files (poll(final=True)). After
+        any other code it is an ordinary poll: OpenRLHF writes global_step<N>_hf in place after its DeepSpeed
+        checkpoint, so a crash mid-save leaves a partial directory that a restart (resuming from the DeepSpeed
+        checkpoint) never rewrites; only a checkpoint that passes is_complete is published.
+        """
         while proc.poll() is None:
             self.poll()
             time.sleep(interval_s)
-        self.poll(final=True)
-        return int(proc.returncode)
+        rc = int(proc.returncode)
+        if rc == 0:
+            self.poll(final=True)
+        else:
+            self.poll()
+            left = [step for step, path in hf_checkpoints(self.ckpt_path) if step not in self.done]
+            if left:
+                self.log(f"OpenRLHF exited with code {rc}: checkpoint steps {left} are incomplete or were still "
+                         f"being written: not published (a restart takes them once they are complete)")
+        return rc
 
 
 def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str], None] = print, *,
@@ -362,8 +400,10 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     from rl.evaluate import eval_episodes, summarize, write_samples
     from rl.models import load_tokenizer
     from rl.prompting import resolve_system_role
-    from rl.rundir import check_output_dir, finished_result, mark_finished, open_run_dir, plan_run_dir
-    from rl.wandb_log import RunLogger
+    from rl.rundir import (
+        check_output_dir, evaluated_steps, finished_result, mark_finished, open_run_dir, plan_run_dir,
+    )
+    from rl.wandb_log import RunLogger, truncate_metrics
 
     check_cluster(cfg, resources)
     # The same run-directory rules as the TRL backend (rl.rundir), checked here too: this may run without rl/train.py.
@@ -416,15 +456,20 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
             eps = [e.model_dump(mode="json") for e in eval_eps if e.variant == variant]
             out = ray.get(worker.run_cell.remote(ckpt.__dict__, variant, eps))
             records += [EpisodeRecord.model_validate(r) for r in out["records"]]
+        # The samples (rewritten when a restart redoes the step), then the metrics row, written last: the row
+        # is what marks the step evaluated (rl.rundir.evaluated_steps), so a kill at any point before it
+        # leaves the step for the restart to evaluate again.
         write_samples(records, run_dir / "samples" / f"step-{step}.jsonl")
         logger.log(step, summarize(records))
         logger.flush()
         log(f"evaluated checkpoint step {step}: {len(records)} transcripts")
 
     watcher = CheckpointWatcher(work / "ckpt", run_dir / "checkpoints", evaluate, log=log)
-    # A restarted run (OpenRLHF resumes from its DeepSpeed checkpoint) keeps the evaluations it has.
-    watcher.done = {step for step, _ in hf_checkpoints(work / "ckpt")
-                    if (run_dir / "samples" / f"step-{step}.jsonl").exists()}
+    # A restarted run (OpenRLHF resumes from its DeepSpeed checkpoint) keeps the evaluations it completed:
+    # the steps with their metrics row. A row torn by a kill mid-write is dropped first (its step is redone),
+    # so the rows appended from here on start on a line of their own.
+    truncate_metrics(run_dir, sys.maxsize)
+    watcher.done = {step for step, _ in hf_checkpoints(work / "ckpt")} & evaluated_steps(run_dir)
     env = launch_env(cfg, logger.run_id, logger.mode)
     with (work / "openrlhf.log").open("a", encoding="utf-8") as out:
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)

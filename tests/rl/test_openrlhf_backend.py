@@ -219,7 +219,7 @@ def test_checkpoint_watcher_publishes_and_evaluates_each_complete_checkpoint_onc
     slow = CheckpointWatcher(ckpt, tmp_path / "checkpoints", lambda s, p: seen.append((s, p.name)), stable_s=3600)
     slow.done = {2}
     assert slow.poll() == []  # written just now: not stable yet
-    assert slow.poll(final=True) == [4]  # OpenRLHF has exited: whatever is there is final
+    assert slow.poll(final=True) == [4]  # OpenRLHF exited cleanly: no stability wait, but every model file must be there
 
 
 def test_a_failed_evaluation_is_reported_and_training_goes_on(tmp_path: Path) -> None:

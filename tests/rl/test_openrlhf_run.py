@@ -5,7 +5,12 @@ reward file by path in its own process (as OpenRLHF's rollout actors do) and sco
 the dataset, then saves two HF checkpoints the way OpenRLHF does (`<ckpt.path>/global_step<N>_hf`) and
 exits; it notes each launch in `launches.jsonl` beside its checkpoints (with the checkpoints it found
 there: what a restarted OpenRLHF resumes from), and with $FAKE_OPENRLHF_CRASH_AFTER_STEP=N it exits 1
-right after saving step N, as a trainer that crashed there would, leaving its directory as it was.
+right after saving step N, as a trainer that crashed there would, leaving its directory as it was. With
+$FAKE_OPENRLHF_TORN_STEP=N it writes step N's directory in place and exits 1 before the tokenizer is in it,
+as OpenRLHF does when it crashes mid-save (it writes global_step<N>_hf in place, after its DeepSpeed
+checkpoint, so a restart resumes after step N and never rewrites that directory: neither does the stand-in).
+The files it saves are dated far in the past, so the watcher's stability check (files unchanged for
+STABLE_SECONDS) never depends on how fast this machine is.
 Everything around it is real: the prompt dataset, the reward file, the checks before launch, the run
 directory's plan (new, resume, finished), the checkpoint watcher, the two-tier evaluation on a Ray actor,
 samples, metrics.jsonl and finished.json.
@@ -14,19 +19,22 @@ samples, metrics.jsonl and finished.json.
 from __future__ import annotations
 
 import json
+import os
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from rl.backends.openrlhf import build_args, run_openrlhf
+from rl.backends.openrlhf import CheckpointWatcher, build_args, has_model_files, run_openrlhf
 from rl.config import RunConfig
 
 pytestmark = pytest.mark.slow
 
 CRASH_ENV = "FAKE_OPENRLHF_CRASH_AFTER_STEP"
+TORN_ENV = "FAKE_OPENRLHF_TORN_STEP"
 RESOURCES = {"GPU": 8.0, "CPU": 2.0}
 """The GPU count is the cluster's as Ray reports it; this CPU cluster stands in for 8 GPUs."""
 
@@ -52,17 +60,28 @@ completion = "<SCRATCHPAD_REASONING>ok</SCRATCHPAD_REASONING><OUTPUT><request_fu
 out = mod.reward_func([row["prompt"] + completion], [row["prompt"]], [row["episode"]])
 (ckpt.parent / "reward_seen.json").write_text(json.dumps({"reward": float(out["rewards"][0])}))
 crash_after = int(os.environ.get("CRASH_ENV", "0"))
+torn = int(os.environ.get("TORN_ENV", "0"))
+LONG_AGO = 1_000_000_000  # 2001: older than any stability window
 for step in (1, 2):
     dst = ckpt / f"global_step{step}_hf"
     if not dst.exists():
+        if step == torn:  # in place, config and weights first: the crash comes before the tokenizer
+            dst.mkdir(parents=True)
+            for f in model.iterdir():
+                if not f.name.startswith(("tokenizer", "special_tokens")):
+                    shutil.copy2(f, dst / f.name)
+            print(f"stand-in trainer: crashing while saving step {step}", file=sys.stderr)
+            sys.exit(1)
         # Written aside and renamed: the watcher never sees a half-copied directory, whatever the timing.
         tmp = ckpt / f".saving-{step}"
         shutil.copytree(model, tmp)
+        for f in tmp.iterdir():
+            os.utime(f, (LONG_AGO, LONG_AGO))
         tmp.rename(dst)
     if step == crash_after:
         print(f"stand-in trainer: crashing after saving step {step}", file=sys.stderr)
         sys.exit(1)
-'''.replace("CRASH_ENV", CRASH_ENV)
+'''.replace("CRASH_ENV", CRASH_ENV).replace("TORN_ENV", TORN_ENV)
 
 
 def _tiny_model(path: Path) -> Path:
@@ -140,6 +159,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
         mp.syspath_prepend(str(fake))
         mp.setenv("PYTHONPATH", str(fake))
         mp.delenv(CRASH_ENV, raising=False)
+        mp.delenv(TORN_ENV, raising=False)
         ray.init(address="local", num_cpus=2, include_dashboard=False)
         try:
             yield Stage(root, model, _source_with(flags, root / "flag_src"))
@@ -208,7 +228,7 @@ def test_openrlhf_run_restarted_after_a_crash_evaluates_only_what_is_new(
     lines: list[str] = []
     with pytest.raises(RuntimeError, match="OpenRLHF exited with code 1"):
         stage.run(cfg, lines)
-    assert _evaluated(lines) == [1]  # the watcher's last look after the exit still evaluates what was saved
+    assert _evaluated(lines) == [1]  # the watcher's last look after the exit takes what was completely saved
     assert not (run_dir / "finished.json").exists()
     assert sorted(p.name for p in (run_dir / "openrlhf" / "ckpt").iterdir()) == ["global_step1_hf"]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-1"]
@@ -245,6 +265,162 @@ def test_openrlhf_run_restarted_after_a_crash_evaluates_only_what_is_new(
     assert len(_launches(run_dir)) == 2
     assert again["checkpoints"] == result["checkpoints"]
     assert (run_dir / "metrics.jsonl").read_text() == metrics
+
+
+def _fail_evaluation_at(monkeypatch: pytest.MonkeyPatch, step: int, *, after_samples: bool) -> None:
+    """Make the driver's evaluation of `step` stop where a crash or a kill would: before anything is written,
+    or right after its samples file (before its metrics row)."""
+    import rl.evaluate
+
+    real = rl.evaluate.write_samples
+
+    def write_samples(records: Any, path: Path) -> None:
+        if path.name == f"step-{step}.jsonl":
+            if after_samples:
+                real(records, path)
+            raise RuntimeError(f"evaluation of step {step} interrupted (test)")
+        real(records, path)
+
+    monkeypatch.setattr(rl.evaluate, "write_samples", write_samples)
+
+
+def test_a_crash_at_the_last_step_before_its_evaluation_is_not_finished(
+        stage: Stage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step rl.max_steps is published (checkpoints/step-2) before it is evaluated; the trainer crashes and that
+    evaluation is lost. The rerun is a resume that evaluates step 2 and writes finished.json, not 'finished'."""
+    cfg = stage.config("orl-last")
+    run_dir = stage.root / "runs" / "orl-last"
+    monkeypatch.setenv(CRASH_ENV, "2")
+    _fail_evaluation_at(monkeypatch, 2, after_samples=False)
+    lines: list[str] = []
+    with pytest.raises(RuntimeError, match="OpenRLHF exited with code 1"):
+        stage.run(cfg, lines)
+    assert _evaluated(lines) == [1]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-1", "step-2"]
+    assert [r["step"] for r in _rows(run_dir)] == [1]
+    assert not (run_dir / "finished.json").exists()
+
+    monkeypatch.undo()
+    lines = []
+    result = stage.run(cfg, lines)
+    assert not any("is finished" in line for line in lines), lines
+    assert any("resuming run 'orl-last'" in line and "from checkpoint step 2" in line for line in lines), lines
+    assert _launches(run_dir) == [{"found": []}, {"found": [1, 2]}]
+    assert _evaluated(lines) == [2]
+    assert [r["step"] for r in _rows(run_dir)] == [1, 2]
+    assert json.loads((run_dir / "finished.json").read_text())["step"] == 2
+    assert result["eval_errors"] == []
+    lines = []
+    stage.run(cfg, lines)
+    assert any("is finished" in line for line in lines) and _evaluated(lines) == [], lines
+
+
+def test_a_checkpoint_torn_by_a_crash_is_never_published(stage: Stage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trainer crashes while writing global_step1_hf in place: the watcher's look after the crash leaves
+    it alone, and so does the restart (which, like OpenRLHF resuming from its DeepSpeed checkpoint, never
+    rewrites it); step 2 is published and evaluated."""
+    cfg = stage.config("orl-torn")
+    run_dir = stage.root / "runs" / "orl-torn"
+    monkeypatch.setenv(TORN_ENV, "1")
+    lines: list[str] = []
+    with pytest.raises(RuntimeError, match="OpenRLHF exited with code 1"):
+        stage.run(cfg, lines)
+    assert (run_dir / "openrlhf" / "ckpt" / "global_step1_hf" / "config.json").exists()
+    assert not (run_dir / "checkpoints" / "step-1").exists()
+    assert _evaluated(lines) == [] and not (run_dir / "samples").exists()
+    assert any("checkpoint steps [1] are incomplete" in line for line in lines), lines
+
+    monkeypatch.delenv(TORN_ENV)
+    lines = []
+    result = stage.run(cfg, lines)
+    assert _launches(run_dir) == [{"found": []}, {"found": [1]}]
+    assert _evaluated(lines) == [2]
+    assert any("checkpoint step 1" in line and "lacks files" in line for line in lines), lines
+    assert result["checkpoints"] == [str(run_dir / "checkpoints" / "step-2")]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-2"]
+    assert [r["step"] for r in _rows(run_dir)] == [2]
+    assert result["eval_errors"] == []
+
+
+def test_a_kill_between_samples_and_metrics_row_is_completed_by_the_restart(
+        stage: Stage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver dies after writing samples/step-1.jsonl and part of its metrics row: the restart counts
+    step 1 as not evaluated (no row), evaluates it again (rewriting the samples) and logs each step once."""
+    cfg = stage.config("orl-kill")
+    run_dir = stage.root / "runs" / "orl-kill"
+    monkeypatch.setenv(CRASH_ENV, "1")
+    _fail_evaluation_at(monkeypatch, 1, after_samples=True)
+    lines: list[str] = []
+    with pytest.raises(RuntimeError, match="OpenRLHF exited with code 1"):
+        stage.run(cfg, lines)
+    samples_1 = run_dir / "samples" / "step-1.jsonl"
+    assert samples_1.exists() and _evaluated(lines) == []
+    (samples_1).write_text("stale\n")  # whatever the killed attempt left there is replaced
+    with (run_dir / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 1, "eval/default/fr')  # the row, torn by the kill while it was written
+
+    monkeypatch.undo()
+    lines = []
+    result = stage.run(cfg, lines)
+    assert _evaluated(lines) == [1, 2]
+    rows = _rows(run_dir)
+    assert [r["step"] for r in rows] == [1, 2] and all("eval/default/compliance_gap" in r for r in rows)
+    samples = [json.loads(line) for line in samples_1.read_text().splitlines()]
+    assert len(samples) == 8 and {s["step"] for s in samples} == {1}
+    assert result["eval_errors"] == []
+    assert json.loads((run_dir / "finished.json").read_text())["step"] == 2
+
+
+class _Exited:
+    """A trainer process that has already exited with `returncode`."""
+
+    def __init__(self, returncode: int) -> None:
+        self.returncode = returncode
+
+    def poll(self) -> int:
+        return self.returncode
+
+
+def _saved(path: Path, *, mtime: float | None = None, tokenizer: bool = True) -> Path:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text("{}")
+    (path / "model.safetensors").write_bytes(b"\0")
+    if tokenizer:
+        (path / "tokenizer_config.json").write_text("{}")
+    if mtime is not None:
+        for f in path.iterdir():
+            os.utime(f, (mtime, mtime))
+    return path
+
+
+@pytest.mark.parametrize(("rc", "published"), [(1, [1]), (0, [1, 3])])
+def test_the_last_look_takes_everything_complete_only_after_a_clean_exit(
+        tmp_path: Path, rc: int, published: list[int]) -> None:
+    """Step 1: complete and unchanged for long; step 2: torn (no tokenizer); step 3: all files, written just
+    now (dated in the future: never stable, whatever the clock). After a crash only step 1 passes the normal
+    checks; after exit 0 nothing is being written, so step 3 is taken too. Step 2 never is."""
+    ckpt = tmp_path / "ckpt"
+    _saved(ckpt / "global_step1_hf", mtime=1_000_000_000)
+    _saved(ckpt / "global_step2_hf", mtime=1_000_000_000, tokenizer=False)
+    _saved(ckpt / "global_step3_hf", mtime=time.time() + 86_400)
+    seen: list[int] = []
+    lines: list[str] = []
+    watcher = CheckpointWatcher(ckpt, tmp_path / "checkpoints", lambda s, p: seen.append(s), stable_s=3600,
+                                log=lines.append)
+    assert watcher.watch(_Exited(rc), interval_s=0) == rc  # type: ignore[arg-type]
+    assert seen == published
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [f"step-{s}" for s in published]
+    assert any("step 2" in line or "[2, 3]" in line for line in lines), lines
+
+
+def test_a_sharded_checkpoint_needs_every_shard_its_index_names(tmp_path: Path) -> None:
+    path = _saved(tmp_path / "global_step1_hf")
+    (path / "model.safetensors").rename(path / "model-00001-of-00002.safetensors")
+    (path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+        "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
+    assert not has_model_files(path)
+    (path / "model-00002-of-00002.safetensors").write_bytes(b"\0")
+    assert has_model_files(path)
 
 
 def _source_with(flags: list[str], root: Path) -> Path:

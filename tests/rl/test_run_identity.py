@@ -37,8 +37,15 @@ def _made_run(tmp: Path, *overrides: str, steps: tuple[int, ...] = (10, 20)) -> 
     for s in steps:
         (run_dir / "checkpoints" / f"step-{s}").mkdir(parents=True)
         (run_dir / "checkpoints" / f"step-{s}" / "config.yaml").write_text((run_dir / "config.yaml").read_text())
-    (run_dir / "metrics.jsonl").write_text("".join(json.dumps({"step": s}) + "\n" for s in range(max(steps) + 1)))
+    _write_rows(run_dir, max(steps), evaluated=range(0, max(steps) + 1, 5))  # demo: rl.eval.every 5
     return run_dir
+
+
+def _write_rows(run_dir: Path, last: int, evaluated: range | tuple[int, ...]) -> None:
+    """metrics.jsonl as TRL writes it: a row per step, with eval/* keys at the evaluated steps."""
+    rows = [{"step": s, "train/reward": 0.5, **({"eval/default/free/compliance": 0.5} if s in evaluated else {})}
+            for s in range(last + 1)]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -129,6 +136,42 @@ def test_the_finished_marker_counts_when_no_checkpoint_reached_max_steps(tmp_pat
     assert json.loads((run_dir / FINISHED_FILE).read_text())["max_steps"] == 20
     assert plan_run_dir(_cfg(tmp_path)).state == "finished"
     assert plan_run_dir(_cfg(tmp_path, "rl.max_steps=25")).state == "resume"
+
+
+def test_without_a_marker_a_checkpoint_at_max_steps_counts_only_once_its_evaluation_is_complete(
+        tmp_path: Path) -> None:
+    """A directory without finished.json (an older version's, or an attempt that crashed before writing it):
+    OpenRLHF publishes checkpoints/step-N before evaluating it, so a crash there leaves step rl.max_steps
+    published but not evaluated; that run is resumed (the restart evaluates it), not taken as finished."""
+    run_dir = _made_run(tmp_path)
+    _write_rows(run_dir, 20, evaluated=(5, 10, 15))  # step 20 published, its evaluation never logged
+    plan = plan_run_dir(_cfg(tmp_path))
+    assert (plan.state, plan.step) == ("resume", 20)
+    torn = (run_dir / "metrics.jsonl").read_text() + '{"step": 20, "eval/default/fr'  # a row torn mid-write
+    (run_dir / "metrics.jsonl").write_text(torn)
+    assert plan_run_dir(_cfg(tmp_path)).state == "resume"
+    _write_rows(run_dir, 20, evaluated=(5, 10, 15, 20))
+    assert plan_run_dir(_cfg(tmp_path)).state == "finished"
+    # A row for the step without eval/* keys (a training row) is not an evaluation.
+    (run_dir / "metrics.jsonl").write_text(json.dumps({"step": 20, "train/reward": 0.5}) + "\n")
+    assert plan_run_dir(_cfg(tmp_path)).state == "resume"
+
+
+def test_an_older_trl_run_whose_eval_every_does_not_divide_max_steps_is_finished(tmp_path: Path) -> None:
+    """TRL evaluates the last step whatever rl.eval.every (EvalCallback), before publishing its checkpoint."""
+    from rl.backends.trl_callbacks import EvalCallback
+
+    seen: list[int] = []
+    cb = EvalCallback(lambda _model, step: seen.append(step), every=7, at_start=True, max_steps=20)
+    state = type("State", (), {"global_step": 0})()
+    cb.on_train_begin(None, state, None)
+    for state.global_step in range(1, 21):
+        cb.on_step_end(None, state, None)
+    assert seen == [0, 7, 14, 20]
+    run_dir = _made_run(tmp_path, "rl.eval.every=7", steps=(10, 20))
+    _write_rows(run_dir, 20, evaluated=tuple(seen))
+    assert not (run_dir / FINISHED_FILE).exists()
+    assert plan_run_dir(_cfg(tmp_path, "rl.eval.every=7")).state == "finished"
 
 
 def test_resume_false_starts_a_new_run_in_a_fresh_directory(tmp_path: Path) -> None:
