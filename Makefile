@@ -51,6 +51,7 @@ test-fast: setup $(CHROMIUM)
 # Figures land in bench/results/*.json; bench/README.md reports them.
 bench: setup
 	$(BIN)/python bench/classifier_throughput.py
+	$(BIN)/python bench/fuzz_scoring.py --n 50000 --seed 0
 	$(BIN)/python bench/judge_throughput.py --n 1000 --latency 0.1 --concurrency 64
 	$(BIN)/python bench/trl_overhead.py --repeats 3 --scaling
 	$(BIN)/python bench/prefix_cache.py --n-queries 4 --max-new-tokens 32 --repeats 3

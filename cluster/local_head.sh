@@ -21,13 +21,26 @@ case "${1:-}" in
     ray start --head --num-cpus "$NUM_CPUS" --port 6379 --dashboard-host 127.0.0.1 \
       --dashboard-port "$DASHBOARD_PORT" --include-dashboard true --disable-usage-stats >/dev/null
     touch "$MARKER"
-    # The job API answers a little after `ray start` returns.
+    # The job API answers a little after `ray start` returns, and it accepts jobs only once the node's
+    # dashboard agent has registered its address in the GCS (before that a submission fails with "No
+    # available agent to submit job"): wait for both, the second by the very key the job API looks up.
     for _ in $(seq 1 60); do
-      if curl -fsS "http://127.0.0.1:$DASHBOARD_PORT/api/version" >/dev/null 2>&1; then exit 0; fi
+      if curl -fsS "http://127.0.0.1:$DASHBOARD_PORT/api/version" >/dev/null 2>&1; then break; fi
       sleep 1
     done
-    echo "[cluster] the Ray dashboard did not come up on :$DASHBOARD_PORT" >&2
-    exit 1
+    curl -fsS "http://127.0.0.1:$DASHBOARD_PORT/api/version" >/dev/null 2>&1 ||
+      { echo "[cluster] the Ray dashboard did not come up on :$DASHBOARD_PORT" >&2; exit 1; }
+    python - <<'PY' || { echo "[cluster] the head's dashboard agent did not register (see /tmp/ray/session_latest/logs/dashboard_agent.log; another Ray instance may hold its port 52365)" >&2; exit 1; }
+import sys, time
+from ray._raylet import GcsClient
+gcs = GcsClient(address="127.0.0.1:6379")
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    if gcs.internal_kv_keys(b"DASHBOARD_AGENT_ADDR_NODE_ID_PREFIX:", namespace=b"dashboard"):
+        sys.exit(0)
+    time.sleep(0.5)
+sys.exit(1)
+PY
     ;;
   stop)
     if [ -f "$MARKER" ]; then
