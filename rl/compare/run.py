@@ -270,6 +270,8 @@ def _run_on_ray(pending: Sequence[Cell], worker_factory: Callable[[], Any], n_wo
     load: dict[int, int] = {}
     redo: dict[int, list[Cell]] = {i: [] for i in range(len(workers))}
     attempts: dict[str, int] = {}
+    order = {cell.key: k for k, cell in enumerate(pending)}
+    dead: set[int] = set()  # workers whose actor died, replaced before they get more work
 
     def submit(i: int, cells: list[Cell]) -> None:
         load[i] = len(cells)
@@ -285,6 +287,7 @@ def _run_on_ray(pending: Sequence[Cell], worker_factory: Callable[[], Any], n_wo
         try:
             finish(cell, ray.get(ref))
         except RayActorError as e:
+            dead.add(i)
             attempts[cell.key] = attempts.get(cell.key, 0) + 1
             if attempts[cell.key] <= max_retries:
                 redo[i].append(cell)
@@ -294,10 +297,13 @@ def _run_on_ray(pending: Sequence[Cell], worker_factory: Callable[[], Any], n_wo
             fail(cell, e)
         load[i] -= 1
         if load[i] == 0:
+            if i in dead and (redo[i] or queue):  # never hand work to a dead actor
+                workers[i] = worker_factory()
+                dead.discard(i)
             if redo[i]:
                 log(f"worker {i} died; redoing {len(redo[i])} unfinished cell(s) on a new worker")
-                workers[i] = worker_factory()
-                cells, redo[i] = redo[i], []
+                # in the checkpoint's own order (ray.wait reports the failures in any order)
+                cells, redo[i] = sorted(redo[i], key=lambda c: order[c.key]), []
                 submit(i, cells)
             elif queue:
                 submit(i, queue.popleft())
