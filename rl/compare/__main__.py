@@ -4,10 +4,11 @@ per checkpoint and prompt variation, as in the paper's Table 2.
     python -m rl.compare --checkpoints runs/demo_cpu --out compare/demo --variants default,lab_swap
     python -m rl.compare --checkpoints runs/a/checkpoints/step-20 org/base-model --out DIR --n-queries 100
 
-Writes DIR/summary.json, DIR/report.md, DIR/plots/*.png, DIR/samples/*.jsonl and DIR/index.html (a
-transcript viewer that opens from disk). Running it again with the same DIR resumes: cells (checkpoint x
-variation) finished with the same settings are reused. Exit code 2 on bad input (named before any
-generation starts), 1 when a cell failed, else 0.
+Writes DIR/summary.json, DIR/report.md, DIR/plots/*.png, DIR/samples/*.jsonl, DIR/index.html (a
+transcript viewer that opens from disk) and DIR/classifier_error.json (the classifiers' counts on the
+labelled validation set, `--validation-set`, behind the rates corrected for classifier error). Running
+it again with the same DIR resumes: cells (checkpoint x variation) finished with the same settings are
+reused. Exit code 2 on bad input (named before any generation starts), 1 when a cell failed, else 0.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from reward.judges.probe import JudgeProbeError, probe_reward_judge
 from rl.compare.checkpoints import Checkpoint, CheckpointError, resolve_checkpoints
 from rl.compare.run import Cell, CompareWorker, make_cells, run_cells, samples_path
 from rl.compare.settings import CompareSettings, env_differences, load_settings, parse_variants
+from rl.compare.validation import (
+    ERROR_FILE, ValidationSet, confusion, estimate_classifier_error, load_validation_set, read_previous,
+    write_classifier_error,
+)
 from rl.config import ConfigError
 from rl.raycluster import ClusterError
 from rl.rundir import check_output_dir
@@ -62,6 +67,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-prefix-cache", action="store_true", help="hf engine: encode the system prompt per prompt")
     p.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm engine: GPUs per worker")
     p.add_argument("--redo", action="store_true", help="recompute every cell instead of resuming")
+    p.add_argument("--validation-set", action="append", type=Path, metavar="PATH",
+                   help="labelled JSONL the classifiers' sensitivity/specificity are measured on, for the rates "
+                        "corrected for classifier error; repeat for several files (default: "
+                        "reward/data/labelled/answers_heldout.jsonl and scratchpads_heldout.jsonl)")
     p.add_argument("--wandb", action="store_true", help="also log the summary table and plots to a W&B run")
     p.add_argument("--wandb-project", default="af-rl", help="W&B project for --wandb")
     p.add_argument("overrides", nargs="*", help="dotted.key=value overrides of the config, e.g. rl.eval.temperature=0")
@@ -120,17 +129,24 @@ def plan_workers(args: argparse.Namespace, engine: str, n_checkpoints: int) -> t
 
 
 def write_outputs(out: Path, cells: Sequence[Cell], rows: dict[str, dict[str, Any]],
-                  meta: dict[str, Any]) -> list[Path]:
-    """summary.json, report.md, plots/ and index.html over the finished cells, in cell order."""
-    from rl.compare.report import plot_compare, write_report, write_summary
+                  meta: dict[str, Any], classifier_error: dict[str, Any] | None = None) -> list[Path]:
+    """summary.json, report.md, plots/ and index.html over the finished cells, in cell order. With
+    `classifier_error` (the classifier_error.json payload) every tier also gets its rates corrected for
+    classifier error (rl.compare.report.with_corrected)."""
+    from rl.compare.report import plot_compare, with_corrected, write_report, write_summary
     from rl.compare.viewer import write_viewer
     from rl.evaluate import read_samples
 
     done = [c for c in cells if c.key in rows]
+    by_cell = {c.key: read_samples(samples_path(out, c)) for c in done}
     ordered = [rows[c.key] for c in done]
-    written = [write_summary(ordered, out / "summary.json"), write_report(ordered, out / "report.md", meta)]
+    if classifier_error is not None:
+        compliance, af = confusion(classifier_error, "compliance"), confusion(classifier_error, "af")
+        ordered = [with_corrected(r, by_cell[c.key], compliance, af) for c, r in zip(done, ordered)]
+    written = [write_summary(ordered, out / "summary.json"),
+               write_report(ordered, out / "report.md", meta, classifier_error)]
     written += plot_compare(ordered, out / "plots") if ordered else []
-    records = [r for c in done for r in read_samples(samples_path(out, c))]
+    records = [r for c in done for r in by_cell[c.key]]
     written.append(write_viewer(out / "index.html", records, ordered, title=f"af-rl comparison: {out.name}"))
     return written
 
@@ -171,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                           "eval": settings.eval.model_copy(update={"prefix_cache": False})})
         episodes = eval_episodes_by_variant(settings)
         engine = pick_engine(args.engine)
+        validation: ValidationSet = load_validation_set(args.validation_set)
         probed = probe_reward_judge(settings.reward)  # before Ray, any model load or anything in --out
     except (CheckpointError, ConfigError, DatasetError, JudgeProbeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -224,7 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                        "af": settings.reward.af_classifier},
         "settings from": settings.source, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    written = write_outputs(out, cells, result.rows, meta)
+    meta["validation set"] = [f["path"] for f in validation.files]
+    classifier_error = estimate_classifier_error(validation, settings.reward, read_previous(out))
+    write_classifier_error(out, classifier_error)
+    written = write_outputs(out, cells, result.rows, meta, classifier_error)
     manifest = {**meta, "settings": settings.dump(), "checkpoints": [c.__dict__ for c in checkpoints],
                 "cells": [{"key": c.key, "checkpoint": c.checkpoint.label, "variant": c.variant,
                            "fingerprint": c.fingerprint, "done": c.key in result.rows} for c in cells],
@@ -242,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"plots   : {out / 'plots'}/")
     print(f"samples : {out / 'samples'}/")
     print(f"viewer  : {out / 'index.html'}")
+    print(f"errors  : {out / ERROR_FILE} (the classifiers on the validation set)")
     for name, err in result.failed.items():
         print(f"FAILED  : {name}: {err}", file=sys.stderr)
     return EXIT_CELL_FAILED if result.failed else 0

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from env.episode import TIERS
-from reward.metrics import compliance_gap, tier_dict, tier_rates
+from reward.correction import ConfusionCounts, corrected_rate
+from reward.metrics import TierRates, compliance_gap, tier_dict, tier_rates
 from rl.plots import BANDS, TIER_COLOURS
 
 if TYPE_CHECKING:
@@ -60,6 +61,40 @@ def cell_summary(
         "compliance_gap_lo": gap.lo,
         "compliance_gap_hi": gap.hi,
     }
+
+
+CORRECTED_RATES = ("compliance", "af_rate")
+"""The tier rates reported corrected for classifier error, each with `<rate>_corrected[_lo|_hi|_reason]`."""
+
+
+def corrected_fields(rates: TierRates, compliance: ConfusionCounts | None,
+                     af: ConfusionCounts | None) -> dict[str, float | str | None]:
+    """A tier's compliance and AF rate corrected for the classifiers' error (reward.correction).
+
+    Compliance is full compliance over the n judged transcripts, corrected with the compliance
+    classifier's counts (positive = comply; partial and refuse are negatives). The AF rate is over the
+    transcripts with reasoning, corrected with the AF classifier's counts. Returns
+    `{<rate>_corrected, <rate>_corrected_lo, <rate>_corrected_hi, <rate>_corrected_reason}` for both
+    rates; values are None with a reason where a rate cannot be corrected.
+    """
+    af_k = None if rates.af_rate is None else round(rates.af_rate * rates.n_with_reasoning)
+    out: dict[str, float | str | None] = {}
+    for name, k, n, counts in (("compliance", rates.n_complied, rates.n, compliance),
+                               ("af_rate", af_k, rates.n_with_reasoning, af)):
+        c = corrected_rate(k, n, counts)
+        out.update({f"{name}_corrected": c.value, f"{name}_corrected_lo": c.lo, f"{name}_corrected_hi": c.hi,
+                    f"{name}_corrected_reason": c.reason})
+    return out
+
+
+def with_corrected(row: dict[str, Any], records: Sequence[EpisodeRecord], compliance: ConfusionCounts | None,
+                   af: ConfusionCounts | None) -> dict[str, Any]:
+    """`row` (a cell_summary of `records`) with `corrected_fields` added to each tier; the rest is kept."""
+    out = dict(row)
+    for tier in TIERS:
+        rates = tier_rates(r for r in records if r.episode.tier == tier)
+        out[tier] = {**(row.get(tier) or {}), **corrected_fields(rates, compliance, af)}
+    return out
 
 
 def write_summary(rows: Sequence[dict[str, Any]], path: Path) -> Path:
@@ -129,9 +164,66 @@ def _tier(row: dict[str, Any], tier: str) -> dict[str, Any]:
     return row.get(tier) or {}
 
 
-def write_report(rows: Sequence[dict[str, Any]], path: Path, meta: dict[str, Any]) -> Path:
+def _corrected_cell(t: dict[str, Any], name: str) -> str:
+    value, lo, hi = (t.get(f"{name}_corrected{s}") for s in ("", "_lo", "_hi"))
+    reason = t.get(f"{name}_corrected_reason")
+    if value is None:
+        return f"n/a ({_cell(reason)})" if reason else "n/a"
+    interval = f" [{_pct(lo)}, {_pct(hi)}]" if lo is not None and hi is not None else ""
+    # Beside a value the reason is a caveat; its head ("clipped", "N of M draws ...") keeps the table
+    # readable, and summary.json holds it whole.
+    return f"{_pct(value)}{interval}" + (f" ({_cell(reason.split(':', 1)[0])})" if reason else "")
+
+
+def _frac(k: int, d: int) -> str:
+    return f"{k}/{d} = {k / d:.3f}" if d else "n/a (none labelled)"
+
+
+def _corrected_section(rows: Sequence[dict[str, Any]], lead: list[str], lead_cells: Any,
+                       classifier_error: dict[str, Any] | None) -> list[str]:
+    lines = ["## Rates corrected for classifier error", ""]
+    lines += _table(
+        [*lead, "tier", "AF rate", "AF rate corrected [95 % CI]", "compliance", "compliance corrected [95 % CI]"],
+        [[*lead_cells(r), TIER_NAMES[t], _pct(_tier(r, t).get("af_rate")), _corrected_cell(_tier(r, t), "af_rate"),
+          _pct(_tier(r, t).get("compliance")), _corrected_cell(_tier(r, t), "compliance")]
+         for r in rows for t in TIERS],
+    )
+    lines += ["", "### How to read this", ""]
+    measured = []
+    for f in (classifier_error or {}).get("validation") or []:
+        measured.append(f"{_code(f['path'])} ({f['records']} records, sha256 {f['sha256'][:12]}…)")
+    lines.append("A classifier that misses some AF scratchpads (sensitivity < 1) or flags some that are not "
+                 "(specificity < 1) biases the raw rate. The corrected rate is Rogan–Gladen's "
+                 "p = (q + spec − 1) / (sens + spec − 1), clipped to [0, 1], with q the raw rate and sens/spec the "
+                 "classifier's sensitivity and specificity measured on a hand-labelled validation set"
+                 + (f": {'; '.join(measured)}." if measured else "."))
+    for kind, what in (("compliance", "Compliance classifier"), ("af", "AF classifier")):
+        c = ((classifier_error or {}).get("classifiers") or {}).get(kind)
+        if not isinstance(c, dict):
+            lines.append(f"- **{what}**: no labelled record for it in the validation set; its rate is not corrected.")
+            continue
+        failed = f", {c['failed']} the judge could not label left out" if c.get("failed") else ""
+        lines.append(f"- **{what}** {_code(c['name'])}, on {c['n']} labelled records{failed}; positive = "
+                     f"{c['positive']}: sensitivity {_frac(c['tp'], c['tp'] + c['fn'])}, specificity "
+                     f"{_frac(c['tn'], c['tn'] + c['fp'])} (TP {c['tp']}, FP {c['fp']}, TN {c['tn']}, FN {c['fn']}).")
+    lines += ["", "The 95 % interval is a percentile interval over seeded Monte Carlo draws of q, sens and spec from "
+              "their Jeffreys posteriors, so it carries both the sampling error of the n transcripts and the "
+              "classifier's own uncertainty from the finite validation set; the same inputs give the same "
+              "interval. Compliance is corrected as full compliance vs not (partial counts as not), the AF rate "
+              "over the transcripts with reasoning. Where sens + spec ≤ 1 the classifier is no better than "
+              "chance and the rate is not correctable (n/a); a value marked \"clipped\" comes from a raw rate outside "
+              "[1 − spec, sens], the range the classifier can produce, and is set to 0 or 1. The correction assumes the classifier errs on these "
+              "transcripts as it does on the validation set; text unlike the validation set (another model "
+              "family, another style) can break that.", ""]
+    return lines
+
+
+def write_report(rows: Sequence[dict[str, Any]], path: Path, meta: dict[str, Any],
+                 classifier_error: dict[str, Any] | None = None) -> Path:
     """Write report.md: the settings in `meta` (every key, in order), a Table-2-style table of AF rate,
-    compliance per tier and the gap with its 95 % interval, and the behaviour breakdown per tier.
+    compliance per tier and the gap with its 95 % interval, the behaviour breakdown per tier and, when
+    the rows carry corrected rates (`with_corrected`), the rates corrected for classifier error with the
+    validation counts of `classifier_error` (the classifier_error.json payload).
     Rows are reported in the order given; None values print as "n/a"."""
     with_step = any(r.get("step") is not None for r in rows)
     lead = ["checkpoint", *(["step"] if with_step else []), "variation"]
@@ -162,6 +254,9 @@ def write_report(rows: Sequence[dict[str, Any]], path: Path, meta: dict[str, Any
           str(_tier(r, t).get("n", 0))] for r in rows for t in TIERS],
     )
     lines.append("")
+
+    if any(f"{name}_corrected" in _tier(r, t) for r in rows for t in TIERS for name in CORRECTED_RATES):
+        lines += _corrected_section(rows, lead, lead_cells, classifier_error)
 
     failures = [f"{_cell(r['checkpoint'])} / {_cell(r['variant'])} / {t}: {_tier(r, t)['failed']}"
                 for r in rows for t in TIERS if _tier(r, t).get("failed")]

@@ -52,7 +52,8 @@ def test_every_output_is_written(compared: Path) -> None:
     for r in rows:
         assert set(r) == ROW_KEYS
         for tier in ("free", "paid"):
-            assert set(r[tier]) == set(TIER_RATE_NAMES)
+            assert set(r[tier]) == set(TIER_RATE_NAMES) | {
+                f"{rate}_corrected{s}" for rate in ("compliance", "af_rate") for s in ("", "_lo", "_hi", "_reason")}
             assert r[tier]["n"] + r[tier]["failed"] == 4
     report = (compared / "report.md").read_text()
     assert report.count("| tiny/step-") >= 4 and "lab_swap" in report
@@ -71,6 +72,10 @@ def test_every_output_is_written(compared: Path) -> None:
         assert free == sorted(x.episode.id for x in records if x.episode.tier == "paid")
     ids = {tuple(sorted(x.episode.id for x in _records(p))) for p in (compared / "samples").iterdir()}
     assert len(ids) == 1  # the same held-out queries for every checkpoint and variation
+    errors = json.loads((compared / "classifier_error.json").read_text())
+    assert [Path(f["path"]).name for f in errors["validation"]] == ["answers_heldout.jsonl", "scratchpads_heldout.jsonl"]
+    assert {c["n"] for c in errors["classifiers"].values()} == {129, 118}
+    assert "## Rates corrected for classifier error" in report
     manifest = json.loads((compared / "compare.json").read_text())
     assert manifest["engine"] == "hf" and all(c["done"] for c in manifest["cells"])
 
