@@ -19,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from rl.config import ConfigError, RunConfig, config_to_yaml
+from rl.wandb_log import METRICS_FILE, WANDB_ID_FILE
 
 CONFIG_FILE = "config.yaml"
 FINISHED_FILE = "finished.json"
@@ -26,8 +27,6 @@ FINISHED_FILE = "finished.json"
 CHANGES_FILE = "config_changes.jsonl"
 """One line per attempt that resumed with an allowed change: {"at", "changes": {key: [old, new]}}."""
 CHECKPOINTS_DIR = "checkpoints"
-METRICS_FILE = "metrics.jsonl"
-"""rl.wandb_log.METRICS_FILE: one row per logged step; an evaluated step's row holds eval/* keys."""
 STEP_PREFIX = "step-"
 
 MAY_CHANGE: dict[str, str] = {
@@ -297,7 +296,7 @@ def mark_finished(run_dir: Path, cfg: RunConfig, step: int | None) -> None:
 def finished_result(run_dir: Path) -> dict[str, Any]:
     """Where a finished run's results are, in the shape run_training returns."""
     plots = sorted(str(p) for p in (run_dir / "plots").glob("*.png")) if (run_dir / "plots").is_dir() else []
-    wandb_id = run_dir / "wandb_id.txt"
+    wandb_id = run_dir / WANDB_ID_FILE
     return {
         "run_dir": str(run_dir), "metrics": str(run_dir / "metrics.jsonl"), "plots": plots,
         "checkpoints": [str(run_dir / CHECKPOINTS_DIR / f"{STEP_PREFIX}{s}") for s in checkpoint_steps(run_dir)],
