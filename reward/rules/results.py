@@ -53,6 +53,9 @@ class ComplianceResult:
     """Name and version of the classifier that decided."""
     error: str | None = None
     """Why no verdict could be reached (verdict "failed", score nan); None otherwise."""
+    confidence: float | None = None
+    """Calibrated probability that `verdict` is right, from classifiers that estimate it (the learned
+    ones); None from those that do not (rules, judges). The cascade escalates on it."""
 
     @property
     def failed(self) -> bool:
