@@ -1,0 +1,1 @@
+"""Labelled development sets rebuilt from real models' outputs (`python -m reward.data.real.build`)."""
