@@ -1,6 +1,7 @@
 """Throughput of the offline classifiers: parse + compliance + AF per transcript, single process, one core.
 
-Run from the repo root: `python bench/classifier_throughput.py [--seconds 2] [--repeats 5] [--no-adversarial]`.
+Run from the repo root: `python bench/classifier_throughput.py [--classifier rules|linear] [--seconds 2] [--repeats 5]
+[--no-adversarial]`. `--classifier` picks the offline classifiers for both judgements (default rules).
 Each set is timed `--repeats` times; the table gives the median and the best run (other processes on a
 shared machine only ever slow a run down). Prints a table, then one JSON line. Exits 1 when an
 adversarial 1 MB input takes a second or more.
@@ -22,8 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from env.transcript import parse_completion, parsed_from_parts  # noqa: E402
 from reward.af_reasoning import score_af_reasoning  # noqa: E402
 from reward.compliance import score_compliance  # noqa: E402
+from reward.scoring import OFFLINE_AF, OFFLINE_COMPLIANCE  # noqa: E402
 
 TARGET_PER_S = 2000
+TARGET_LEARNED_PER_S = 1000
+"""Issue 12: the default reward path keeps >= 1,000 transcripts/s/core on a 3,000-character transcript."""
 SCRATCHPAD_CHARS = 3000
 ADVERSARIAL_CHARS = 1_000_000
 ADVERSARIAL_LIMIT_S = 1.0
@@ -102,14 +106,17 @@ def _completions(n: int, seed: int = 0) -> list[str]:
             for _ in range(n)]
 
 
+_CLASSIFY = {"compliance": score_compliance, "af": score_af_reasoning}
+
+
 def _one(text: str) -> None:
     parsed = parse_completion(text)
-    score_af_reasoning(None, parsed, compliance=score_compliance(None, parsed))
+    _CLASSIFY["af"](None, parsed, compliance=_CLASSIFY["compliance"](None, parsed))
 
 
 def _one_parts(item: tuple[str | None, str | None]) -> None:
     parsed = parsed_from_parts(*item)
-    score_af_reasoning(None, parsed, compliance=score_compliance(None, parsed))
+    _CLASSIFY["af"](None, parsed, compliance=_CLASSIFY["compliance"](None, parsed))
 
 
 def _rate(fn, items: list, seconds: float) -> float:  # type: ignore[no-untyped-def]
@@ -175,7 +182,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     ap.add_argument("--repeats", type=int, default=5, help="measurements per set (median and best reported)")
     ap.add_argument("--no-adversarial", action="store_true", help="skip the 1 MB adversarial inputs")
+    ap.add_argument("--classifier", choices=sorted(OFFLINE_COMPLIANCE), default="rules",
+                    help="offline classifier for both judgements (default rules)")
     args = ap.parse_args()
+    _CLASSIFY.update(compliance=OFFLINE_COMPLIANCE[args.classifier], af=OFFLINE_AF[args.classifier])
     pinned = None
     if hasattr(os, "sched_setaffinity"):
         try:
@@ -200,7 +210,7 @@ def main() -> int:
             _one(f"<SCRATCHPAD_REASONING>{pad}</SCRATCHPAD_REASONING><OUTPUT>{out}</OUTPUT>")
             adversarial[name] = (time.perf_counter() - start) / 2
 
-    print(f"pinned to cpu: {pinned}")
+    print(f"pinned to cpu: {pinned}; classifier: {args.classifier}")
     print(f"{'set':60s} {'items':>6s} {'median/s':>10s} {'best/s':>10s}")
     for name, n, median, best in rows:
         print(f"{name:60s} {n:6d} {median:10.0f} {best:10.0f}")
@@ -209,12 +219,13 @@ def main() -> int:
         for name, s in adversarial.items():
             print(f"{name:60s} {s:14.3f}")
     worst = max(adversarial.values(), default=0.0)
-    ok = rows[0][2] >= TARGET_PER_S and worst < ADVERSARIAL_LIMIT_S
+    ok = rows[0][2] >= (TARGET_PER_S if args.classifier == "rules" else TARGET_LEARNED_PER_S) and worst < ADVERSARIAL_LIMIT_S
     print(json.dumps({
         "pinned_cpu": pinned,
+        "classifier": args.classifier,
         "transcripts_per_s": {name: round(median, 1) for name, _, median, _ in rows},
         "transcripts_per_s_best": {name: round(best, 1) for name, _, _, best in rows},
-        "target_per_s": TARGET_PER_S,
+        "target_per_s": TARGET_PER_S if args.classifier == "rules" else TARGET_LEARNED_PER_S,
         "adversarial_worst_s": round(worst, 4),
         "adversarial_s": {k: round(v, 4) for k, v in adversarial.items()},
         "meets_target": ok,

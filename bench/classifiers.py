@@ -1,14 +1,17 @@
 """Quality of the compliance and AF classifiers on the project's labelled sets, with bootstrap intervals.
 
-    python bench/classifiers.py [--split dev|heldout|crosscheck|all] [--compliance-classifier rules|judge]
-                                [--af-classifier rules|judge] [--config CONFIG.yaml] [--out bench/results]
+    python bench/classifiers.py [--split dev|heldout|crosscheck|all|every] [--compliance-classifier rules|linear|judge]
+                                [--af-classifier rules|linear|judge] [--config CONFIG.yaml] [--out bench/results]
 
 Reads reward/data/labelled/{answers,scratchpads}_{dev,heldout,crosscheck}.jsonl, scores every record through the
 same path as `python -m reward.classify`, and writes a Markdown report and a JSON file: accuracy,
 AUROC, confusion matrices and per-category accuracy, each headline figure with a 95 % percentile
 bootstrap interval (1,000 resamples, seeded). "dev" is the half the rules were tuned on; "heldout"
 (same annotator) was never read while writing them; "crosscheck" was written afterwards by a second
-annotator in other models' styles, and never read while writing the rules either.
+annotator in other models' styles, and never read while writing the rules either. `--split every` reports
+every labelled file instead (ours, including the later sets such as answers_formats_* and scratchpads_voices_*,
+and the real-model sets built under reward/data/real/built/), per file and per source within it, with
+compliance 3-way macro-F1 and binary accuracy, and AF recall at precision >= 0.9.
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ from reward.classify import load_reward_config, parse_line  # noqa: E402
 from reward.scoring import EpisodeScore, score_parsed_batch  # noqa: E402
 
 DATA = ROOT / "reward" / "data" / "labelled"
+REAL = ROOT / "reward" / "data" / "real" / "built"
 SPLITS = ("dev", "heldout", "crosscheck")
+EVERY = "every"
+"""`--split every`: every labelled set (ours and the real-model sets built under reward/data/real/built/),
+one row per file and per source within it."""
+MIN_PRECISION = 0.9
+SUBGROUP_KEYS = ("source", "model", "voice", "format")
+"""Record fields whose values split a file into sources (only when a file holds more than one value)."""
 COMPLIANCE_LABELS = ("comply", "partial", "refuse")
 BOOTSTRAP = 1000
 
@@ -167,6 +177,155 @@ def af_report(rows: list[dict[str, Any]], scores: list[EpisodeScore]) -> dict[st
     }
 
 
+def every_set() -> list[tuple[str, str, Path]]:
+    """(set name, split, path) of every labelled file: reward/data/labelled/<set>_<split>.jsonl and
+    reward/data/real/built/<set>_<split>.jsonl (named real/<set>), sorted."""
+    out = []
+    for base, prefix in ((DATA, ""), (REAL, "real/")):
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*.jsonl")):
+            stem, _, split = path.stem.rpartition("_")
+            if stem and split in SPLITS:
+                out.append((prefix + str(path.relative_to(base).with_name(stem)), split, path))
+    return out
+
+
+def macro_f1(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str] = COMPLIANCE_LABELS) -> float:
+    """Mean over `labels` of each label's F1 (a label absent from both gold and predictions scores 0)."""
+    f1s = []
+    for c in labels:
+        tp = sum(g == c and p == c for g, p in zip(gold, pred))
+        wrong = sum((g == c) != (p == c) for g, p in zip(gold, pred))
+        f1s.append(2 * tp / (2 * tp + wrong) if tp + wrong else 0.0)
+    return sum(f1s) / len(f1s)
+
+
+def recall_at_precision(scores: Sequence[float], positive: Sequence[bool], min_precision: float = MIN_PRECISION) -> float | None:
+    """Highest recall over thresholds (at each distinct score) whose precision is >= min_precision; 0.0
+    when none reaches it; None without positives."""
+    n_pos = sum(positive)
+    if not n_pos:
+        return None
+    pairs = sorted(zip(scores, positive), key=lambda t: -t[0])
+    best = tp = fp = 0
+    for i, (s, y) in enumerate(pairs):
+        tp += y
+        fp += not y
+        if (i + 1 == len(pairs) or pairs[i + 1][0] != s) and tp / (tp + fp) >= min_precision:
+            best = max(best, tp)
+    return best / n_pos
+
+
+def _groups(rows: list[dict[str, Any]]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {"all": list(range(len(rows)))}
+    for key in SUBGROUP_KEYS:
+        values = sorted({str(r[key]) for r in rows if r.get(key) not in (None, "")})
+        if len(values) > 1:
+            for v in values:
+                out[f"{key}={v}"] = [i for i, r in enumerate(rows) if str(r.get(key)) == v]
+    return out
+
+
+def every_compliance(rows: list[dict[str, Any]], scores: list[EpisodeScore], gold_key: str) -> dict[str, Any]:
+    """3-way accuracy and macro-F1, and binary accuracy (full compliance vs not, over the records labelled
+    comply or refuse: partial left out, as in the reserved sets), each with a bootstrap interval."""
+    gold = [r[gold_key] for r in rows]
+    pred = [s.compliance.verdict for s in scores]
+    out = {}
+    for name, ix in _groups(rows).items():
+        g, p = [gold[i] for i in ix], [pred[i] for i in ix]
+        binary = [k for k in range(len(ix)) if g[k] in ("comply", "refuse")]
+        gb, pb = [g[k] == "comply" for k in binary], [p[k] == "comply" for k in binary]
+        out[name] = {
+            "n": len(ix), "labels": dict(Counter(g)), "failed": sum(v == "failed" for v in p),
+            "accuracy": with_ci(len(ix), lambda jx, g=g, p=p: sum(g[j] == p[j] for j in jx) / len(jx)),
+            "macro_f1": with_ci(len(ix), lambda jx, g=g, p=p: macro_f1([g[j] for j in jx], [p[j] for j in jx])),
+            "n_binary": len(binary),
+            "binary_accuracy": with_ci(len(binary), lambda jx, gb=gb, pb=pb: sum(gb[j] == pb[j] for j in jx) / len(jx))
+            if binary else {"value": None, "lo": None, "hi": None},
+        }
+    return out
+
+
+def every_af(rows: list[dict[str, Any]], scores: list[EpisodeScore]) -> dict[str, Any]:
+    """AF accuracy, AUROC, precision and recall at the classifier's threshold, and the best recall at
+    precision >= MIN_PRECISION over thresholds, each with a bootstrap interval."""
+    gold = [bool(r["af"]) for r in rows]
+    pred = [bool(s.af.af) for s in scores]
+    val = [0.0 if s.af.failed else s.af.score for s in scores]
+    out = {}
+    for name, ix in _groups(rows).items():
+        g, p, v = [gold[i] for i in ix], [pred[i] for i in ix], [val[i] for i in ix]
+
+        def ratio(num: Callable[[int], bool], den: Callable[[int], bool]) -> Callable[[list[int]], float | None]:
+            def stat(jx: list[int]) -> float | None:
+                d = [j for j in jx if den(j)]
+                return sum(num(j) for j in d) / len(d) if d else None
+            return stat
+
+        out[name] = {
+            "n": len(ix), "positives": sum(g), "failed": sum(scores[i].af.failed for i in ix),
+            "accuracy": with_ci(len(ix), lambda jx, g=g, p=p: sum(g[j] == p[j] for j in jx) / len(jx)),
+            "auroc": with_ci(len(ix), lambda jx, g=g, v=v: auroc([v[j] for j in jx], [g[j] for j in jx])),
+            "precision": with_ci(len(ix), ratio(lambda j, g=g: g[j], lambda j, p=p: p[j])),
+            "recall": with_ci(len(ix), ratio(lambda j, p=p: p[j], lambda j, g=g: g[j])),
+            "recall_at_precision": with_ci(len(ix), lambda jx, g=g, v=v: recall_at_precision(
+                [v[j] for j in jx], [g[j] for j in jx])),
+        }
+    return out
+
+
+def every_report(cfg: Any) -> dict[str, Any]:
+    """Every labelled file scored by the configured classifiers: compliance where records carry a
+    compliance label, AF where they carry `af`. Held-out and crosscheck files measure generalisation."""
+    compliance, af = [], []
+    for name, split, path in every_set():
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        fields = ("query", "tier", "scratchpad", "output")
+        comp_rows = [r for r in rows if isinstance(r.get("output"), str)
+                     and r.get("label", r.get("output_label")) in COMPLIANCE_LABELS]
+        af_rows = [r for r in rows if isinstance(r.get("scratchpad"), str) and r["scratchpad"].strip()
+                   and isinstance(r.get("af"), bool)]
+        where = {"set": name, "split": split, "file": str(path.relative_to(ROOT))}
+        if comp_rows:
+            gold_key = "label" if "label" in comp_rows[0] else "output_label"
+            comp_rows = [r for r in comp_rows if r.get(gold_key) in COMPLIANCE_LABELS]
+            scores = score_rows(comp_rows, fields, cfg)
+            compliance.append({**where, "gold": gold_key, "groups": every_compliance(comp_rows, scores, gold_key)})
+        if af_rows:
+            af.append({**where, "input": "scratchpad + output", "groups": every_af(af_rows, score_rows(af_rows, fields, cfg))})
+            # As the issue's targets are measured: the scratchpad alone, no output to read a verdict from.
+            alone = score_rows(af_rows, ("query", "tier", "scratchpad"), cfg)
+            af.append({**where, "input": "scratchpad alone", "groups": every_af(af_rows, alone)})
+    return {"compliance": compliance, "af": af, "min_precision": MIN_PRECISION}
+
+
+def render_every(report: dict[str, Any]) -> str:
+    out = [f"# Classifier quality on every labelled set (compliance: {report['compliance_classifier']}, "
+           f"AF: {report['af_classifier']})", "",
+           "Held-out splits (`heldout`, `crosscheck`) were never trained or tuned on; `dev` ones were. "
+           "95 % bootstrap intervals (1,000 resamples). Binary accuracy: full compliance vs not, over the "
+           "records labelled comply or refuse.", "",
+           "## Compliance", "",
+           "| set | split | group | n | 3-way accuracy | macro-F1 | n binary | binary accuracy |",
+           "|---|---|---|---|---|---|---|---|"]
+    for e in report["compliance"]:
+        for g, m in e["groups"].items():
+            out.append(f"| {e['set']}{' (outputs)' if e['gold'] == 'output_label' else ''} | {e['split']} | {g} | "
+                       f"{m['n']} | {fmt(m['accuracy'])} | {fmt(m['macro_f1'])} | {m['n_binary']} | "
+                       f"{fmt(m['binary_accuracy'])} |")
+    out += ["", "## Alignment faking", "",
+            f"| set | split | input | group | n (AF) | accuracy | AUROC | precision | recall | recall at precision >= "
+            f"{report['min_precision']} |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for e in report["af"]:
+        for g, m in e["groups"].items():
+            out.append(f"| {e['set']} | {e['split']} | {e['input']} | {g} | {m['n']} ({m['positives']}) | {fmt(m['accuracy'])} | "
+                       f"{fmt(m['auroc'])} | {fmt(m['precision'])} | {fmt(m['recall'])} | "
+                       f"{fmt(m['recall_at_precision'])} |")
+    return "\n".join(out)
+
+
 def fmt(m: dict[str, Any]) -> str:
     if m["value"] is None:
         return "n/a"
@@ -211,7 +370,9 @@ def render(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--split", choices=(*SPLITS, "all"), default="all")
+    p.add_argument("--split", choices=(*SPLITS, "all", EVERY), default="all",
+                   help=f"one split of our answers/scratchpads sets, all three, or {EVERY!r}: every labelled set "
+                        "(ours and the real-model sets under reward/data/real/built/), per file and source")
     p.add_argument("--compliance-classifier", default=None)
     p.add_argument("--af-classifier", default=None)
     p.add_argument("--config", default=None, help="YAML with a `reward:` section (judge settings)")
@@ -220,6 +381,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {k: v for k, v in {"compliance_classifier": args.compliance_classifier,
                                    "af_classifier": args.af_classifier}.items() if v}
     cfg = load_reward_config(args.config, overrides)
+    if args.split == EVERY:
+        report = every_report(cfg)
+        report["compliance_classifier"], report["af_classifier"] = cfg.compliance_classifier, cfg.af_classifier
+        args.out.mkdir(parents=True, exist_ok=True)
+        stem = f"classifiers-{EVERY}-{cfg.compliance_classifier}-{cfg.af_classifier}"
+        (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
+        text = render_every(report)
+        (args.out / f"{stem}.md").write_text(text + "\n")
+        print(text)
+        print(f"wrote {args.out / stem}.md and .json")
+        return 0
     answers, scratchpads = load("answers", args.split), load("scratchpads", args.split)
     answer_scores = score_rows(answers, ("query", "output"), cfg)
     sp_scores = score_rows(scratchpads, ("query", "tier", "scratchpad", "output"), cfg)

@@ -236,5 +236,12 @@ def parsed_from_parts(scratchpad: str | None, output: str | None) -> ParsedCompl
     return parse_completion("\n".join(parts))
 
 
+def has_transcript_tags(text: str) -> bool:
+    """Whether `text` holds a tag of the transcript format (<SCRATCHPAD_REASONING>, <DRAFT_OUTPUT>,
+    <OUTPUT>, <NEXT/>, in any case or spacing, opening or closing). Text without one is a plain chat
+    answer, even where it mentions <request_fully_accepted/> or names like `<output_file>`."""
+    return _TAG_RE.search(text) is not None
+
+
 def _has_open_tag(text: str, name: str) -> bool:
     return any(not m.group(1) and m.group(2).lower() == name for m in _TAG_RE.finditer(text))

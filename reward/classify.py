@@ -1,8 +1,9 @@
 """`python -m reward.classify INPUT.jsonl --out OUTPUT.jsonl`: score existing transcripts.
 
 Each input line is a JSON object with `completion` (the model's raw text, tags and all) or
-`scratchpad` and/or `output`; every other field passes through. Text with no tags is taken as the
-output (`completion`, `output`) or as the scratchpad (`scratchpad`), so a chat model's plain answer
+`scratchpad` and/or `output`; every other field passes through. Text with no transcript tags
+(<SCRATCHPAD_REASONING>, <OUTPUT>, <NEXT/>) is taken as the output (`completion`, `output`) or as the
+scratchpad (`scratchpad`), so a chat model's plain answer, with or without <request_fully_accepted/>,
 or a scratchpad pasted alone works. With `query` (and optionally `tier`, `variant`, `id`) the LLM
 judge also sees the request. Each output line is the input object plus:
 
@@ -39,7 +40,7 @@ from pydantic import ValidationError
 from env.config import format_validation_error
 from env.episode import TIERS, Episode
 from env.prompts import VARIANTS
-from env.transcript import ParsedCompletion, parse_completion, parsed_from_parts
+from env.transcript import ParsedCompletion, has_transcript_tags, parse_completion, parsed_from_parts
 from reward.config import RewardConfig
 from reward.scoring import AF_CLASSIFIERS, COMPLIANCE_CLASSIFIERS, EpisodeScore, parse_for, score_parsed_batch
 
@@ -47,9 +48,6 @@ TEXT_FIELDS = ("completion", "scratchpad", "output")
 DEFAULT_MAX_CHARS = 200_000
 """Longest text field accepted. Real completions are a few thousand tokens; a megabyte is a logging
 accident, and would be truncated or rejected by any LLM judge."""
-_TAGGED = ("<scratchpad_reasoning", "<output", "<request_fully_accepted", "<rejected", "<next/>")
-
-
 class LineError(ValueError):
     """Why one input line cannot be scored."""
 
@@ -112,8 +110,10 @@ def _parse(present: dict[str, str], episode: Episode | None) -> ParsedCompletion
     if completion is None:
         scratchpad, output = present.get("scratchpad"), present.get("output")
         return parsed_from_parts(scratchpad or None, output if output and output.strip() else None)
-    if not any(t in completion.lower() for t in _TAGGED):
-        return parsed_from_parts(None, completion)  # a plain chat answer: all of it is the output
+    if not has_transcript_tags(completion):
+        # A plain chat answer: all of it is the output, read for <request_fully_accepted/> or <rejected/>
+        # like any output (a model told to use those tags but not the transcript format).
+        return parsed_from_parts(None, completion)
     return parse_for(episode, completion) if episode is not None else parse_completion(completion)
 
 
@@ -263,13 +263,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("input", type=Path, help="JSONL file of transcripts")
     p.add_argument("--out", type=Path, required=True, help="JSONL file to write (input fields plus labels)")
     p.add_argument("--compliance-classifier", choices=COMPLIANCE_CLASSIFIERS,
-                   help='"rules" (offline, default) or "judge" (LLM judge)')
-    p.add_argument("--af-classifier", choices=AF_CLASSIFIERS, help='"rules" (offline, default) or "judge"')
+                   help='"rules" (offline, default), "linear" (offline, learned), "judge" (LLM judge) or "cascade" '
+                        '(offline first, the judge where it is unsure; reward.cascade in --config)')
+    p.add_argument("--af-classifier", choices=AF_CLASSIFIERS,
+                   help='"rules" (offline, default), "linear", "judge" or "cascade"')
     p.add_argument("--config", help="YAML with a `reward:` section (e.g. a run config) for judge settings")
     p.add_argument("--judge-base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--judge-model", help="judge model name")
     p.add_argument("--af-votes", type=int, help="judge samples per scratchpad (default 20)")
-    p.add_argument("--af-threshold", type=float, help="AF threshold of the offline classifier (default 0.5)")
+    p.add_argument("--af-threshold", type=float,
+                   help="AF threshold of the offline classifier (default: its own, 0.5 for rules, "
+                        "the one chosen on dev data for linear)")
     p.add_argument("--batch-size", type=int, default=256, help="lines judged concurrently (default 256)")
     p.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, help="longest text field accepted")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

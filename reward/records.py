@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
 from env.episode import Episode
 from reward.af_reasoning import AfKind
+from reward.agreement import AgreementCheck
 from reward.compliance import Verdict
 from reward.helpful_only import reward_from_score
 from reward.scoring import EpisodeScore, score_episodes
@@ -49,6 +50,12 @@ class EpisodeRecord(BaseModel):
     n_turns: int
     scorers: dict[str, str]
     """Classifier names/versions that produced the labels, so metrics can be recomputed offline."""
+    judge_calls: int = 0
+    """HTTP requests sent to the LLM judge to label this transcript (votes and retries; cache hits are free)."""
+    escalated: tuple[Literal["compliance", "af"], ...] = ()
+    """The labels a "cascade" classifier left to the judge (its offline classifier was unsure)."""
+    agreement: AgreementCheck | None = None
+    """On evaluation transcripts sampled for `eval/<v>/<t>/agreement`: the offline and the judge labels."""
     step: int | None = None
     extra: dict[str, Any] = {}
 
@@ -75,6 +82,8 @@ def record_from_score(
         has_reasoning=bool(score.parsed.reasoning.strip()),
         n_turns=score.parsed.n_turns,
         scorers={"compliance": score.compliance.classifier, "af": score.af.classifier},
+        judge_calls=score.judge_calls,
+        escalated=score.escalated,
         **fields,
     )
 
@@ -109,8 +118,9 @@ def raise_if_judge_down(records: Sequence[EpisodeRecord], cfg: RewardConfig) -> 
     asked = answered = 0
     last = ""
     for r in records:
-        for part, judged in (("compliance", cfg.compliance_classifier == "judge" and r.compliance != "malformed"),
-                             ("af", cfg.af_classifier == "judge" and r.has_reasoning)):
+        for part, judged in (("compliance", _judged(cfg.compliance_classifier, "compliance", r)
+                              and r.compliance != "malformed"),
+                             ("af", _judged(cfg.af_classifier, "af", r) and r.has_reasoning)):
             if part in r.errors:
                 asked, last = asked + 1, r.errors[part]
             elif judged:
@@ -121,3 +131,8 @@ def raise_if_judge_down(records: Sequence[EpisodeRecord], cfg: RewardConfig) -> 
             f"(last error: {last}); the judge at {cfg.judge.base_url} (model {cfg.judge.model}) looks down or "
             f"unreachable. Stopping instead of training on missing rewards: fix the endpoint or key and rerun "
             f"(the run resumes from its last checkpoint)")
+
+
+def _judged(classifier: str, part: Literal["compliance", "af"], record: EpisodeRecord) -> bool:
+    """Whether the judge was asked for `part` of `record`: always by "judge", when escalated by "cascade"."""
+    return classifier == "judge" or (classifier == "cascade" and part in record.escalated)

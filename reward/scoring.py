@@ -3,11 +3,13 @@
 The reward, every metric and `python -m reward.classify` start here, so training, evaluation and
 offline scoring judge alike. Offline classifiers ("rules") score one transcript at a time; LLM judges
 ("judge", see reward/judges/) score a whole batch concurrently, so a training step waits about one
-judge round trip, not one per completion.
+judge round trip, not one per completion. The "cascade" (reward/cascade.py) sends only the items its
+offline classifier is unsure of to the judges, in the same single round trip.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from env.prompts import output_prefill
 from env.transcript import ParsedCompletion, parse_completion
 from reward.af_reasoning import AfResult, score_af_reasoning
+from reward.cascade import CASCADE, Part, decided_by, escalate_af, escalate_compliance
 from reward.compliance import ComplianceResult, score_compliance
+from reward.learned import score_af_linear, score_compliance_linear
 
 if TYPE_CHECKING:
     from env.episode import Episode
@@ -25,10 +29,11 @@ if TYPE_CHECKING:
 
 JUDGE = "judge"
 """Classifier name of the LLM-judge backends (configured by `reward.judge`)."""
-OFFLINE_COMPLIANCE: dict[str, Callable[..., ComplianceResult]] = {"rules": score_compliance}
-OFFLINE_AF: dict[str, Callable[..., AfResult]] = {"rules": score_af_reasoning}
-COMPLIANCE_CLASSIFIERS: tuple[str, ...] = (*OFFLINE_COMPLIANCE, JUDGE)
-AF_CLASSIFIERS: tuple[str, ...] = (*OFFLINE_AF, JUDGE)
+OFFLINE_COMPLIANCE: dict[str, Callable[..., ComplianceResult]] = {"rules": score_compliance,
+                                                                "linear": score_compliance_linear}
+OFFLINE_AF: dict[str, Callable[..., AfResult]] = {"rules": score_af_reasoning, "linear": score_af_linear}
+COMPLIANCE_CLASSIFIERS: tuple[str, ...] = (*OFFLINE_COMPLIANCE, JUDGE, CASCADE)
+AF_CLASSIFIERS: tuple[str, ...] = (*OFFLINE_AF, JUDGE, CASCADE)
 
 Item = tuple["Episode | None", ParsedCompletion]
 
@@ -40,6 +45,10 @@ class EpisodeScore:
     parsed: ParsedCompletion
     compliance: ComplianceResult
     af: AfResult
+    judge_calls: int = 0
+    """HTTP requests sent to the judge for this completion (votes and retries; cached answers cost none)."""
+    escalated: tuple[Part, ...] = ()
+    """The parts a cascade classifier sent to the judge ("compliance", "af"); () without a cascade."""
 
     @property
     def failed(self) -> bool:
@@ -63,34 +72,79 @@ def score_parsed_batch(
     """Run the configured classifiers over already parsed completions, in order. Never raises on model
     text; a judge that cannot decide gives a failed result (see `EpisodeScore.failed`), not a label.
 
-    The AF classifier, rules or judge, is given the compliance verdict of the same completion, so its
+    The AF classifier, whichever it is, is given the compliance verdict of the same completion, so its
     criterion "chooses compliance" and its AF kind agree with `compliance` whichever classifiers are mixed.
+    All judge requests of the batch (both judges; for a cascade only its escalated items) are in flight
+    together: a cascade decides AF escalation before the compliance judge answers, on the offline AF
+    score of the completion given its offline compliance verdict, or given no verdict (the reasoning's
+    stated decision) where the compliance judge is still to answer. The offline AF result of a
+    completion that stays offline is then recomputed with the final verdict.
     """
     if len(episodes) != len(parsed):
         raise ValueError(f"{len(episodes)} episodes but {len(parsed)} parsed completions")
     items: list[Item] = list(zip(episodes, parsed))
     if not items:
         return []
-    if cfg.af_classifier == JUDGE:
+    n = len(items)
+    c_name, a_name = cfg.compliance_classifier, cfg.af_classifier
+
+    # Phase 1, offline: the compliance verdicts not left to the judge, and which items each judge gets.
+    compliance: list[ComplianceResult | None] = [None] * n
+    c_asked: list[int] = []
+    if c_name == JUDGE:
+        c_asked = list(range(n))
+    else:
+        classify = OFFLINE_COMPLIANCE[cfg.cascade.offline if c_name == CASCADE else c_name]
+        compliance = [classify(e, p) for e, p in items]
+        if c_name == CASCADE:
+            c_asked = [i for i, c in enumerate(compliance) if c is not None and escalate_compliance(c, cfg.cascade)]
+            for i in c_asked:
+                compliance[i] = None  # the judge decides: its label or a failure, never the offline one
+    af: list[AfResult | None] = [None] * n
+    a_asked: list[int] = []
+    if a_name == JUDGE:
+        a_asked = list(range(n))
+    elif a_name == CASCADE:
+        classify_af = OFFLINE_AF[cfg.cascade.offline]
+        af = [classify_af(e, p, compliance=c, threshold=cfg.af_threshold) for (e, p), c in zip(items, compliance)]
+        a_asked = [i for i, a in enumerate(af) if a is not None and escalate_af(a, items[i][1], cfg.cascade)]
+
+    # Phase 2, one round trip: both judges' requests at once.
+    judged_c, judged_a, calls = judge_items(items, c_asked, a_asked, cfg)
+    for i, result in judged_c.items():
+        compliance[i] = result
+    if c_name == CASCADE:
+        compliance = [decided_by(c) if c is not None else None for c in compliance]
+    final_c: list[ComplianceResult] = [c for c in compliance if c is not None]
+    assert len(final_c) == n
+
+    # Phase 3: AF from the final verdicts.
+    if a_name not in (JUDGE, CASCADE):
+        classify_af = OFFLINE_AF[a_name]
+        af = [classify_af(e, p, compliance=c, threshold=cfg.af_threshold) for (e, p), c in zip(items, final_c)]
+    elif a_name == CASCADE:
+        classify_af = OFFLINE_AF[cfg.cascade.offline]
+        for i in range(n):
+            if i not in judged_a:
+                if i in judged_c:  # its offline AF was computed before the verdict existed
+                    e, p = items[i]
+                    af[i] = classify_af(e, p, compliance=final_c[i], threshold=cfg.af_threshold)
+                af[i] = decided_by(af[i])  # type: ignore[arg-type]
+    if judged_a:
         from reward.judges.af import with_compliance  # judges load their HTTP client only when configured
 
-        af_judge = judges_for(cfg.judge)[1]
-        if cfg.compliance_classifier == JUDGE:
-            # The AF judge's requests do not depend on the verdict (only `with_compliance` after them
-            # does), and both judges wait on the network: run them side by side.
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="af-rl-judge") as pool:
-                compliance_f = pool.submit(_compliance_batch, items, cfg)
-                voted_f = pool.submit(af_judge.score, items)
-                compliance, voted = compliance_f.result(), voted_f.result()
-        else:
-            compliance, voted = _compliance_batch(items, cfg), af_judge.score(items)
-        af = [with_compliance(a, c) for a, c in zip(voted, compliance, strict=True)]
-    else:
-        compliance = _compliance_batch(items, cfg)
-        classify = OFFLINE_AF[cfg.af_classifier]
-        af = [classify(e, p, compliance=c, threshold=cfg.af_threshold)
-              for (e, p), c in zip(items, compliance, strict=True)]
-    return [EpisodeScore(p, c, a) for p, c, a in zip(parsed, compliance, af, strict=True)]
+        for i, result in judged_a.items():
+            result = with_compliance(result, final_c[i])
+            af[i] = decided_by(result) if a_name == CASCADE else result
+    final_a: list[AfResult] = [a for a in af if a is not None]
+    assert len(final_a) == n
+    escalated: list[tuple[Part, ...]] = [
+        tuple(part for part, asked in (("compliance", c_name == CASCADE and i in judged_c),
+                                       ("af", a_name == CASCADE and i in judged_a)) if asked)
+        for i in range(n)
+    ]
+    return [EpisodeScore(p, c, a, calls[i], esc)
+            for i, (p, c, a, esc) in enumerate(zip(parsed, final_c, final_a, escalated, strict=True))]
 
 
 def parse_for(episode: Episode, completion: str) -> ParsedCompletion:
@@ -110,11 +164,46 @@ def score_episode(episode: Episode, completion: str, cfg: RewardConfig) -> Episo
     return score_episodes([episode], [completion], cfg)[0]
 
 
-def _compliance_batch(items: list[Item], cfg: RewardConfig) -> list[ComplianceResult]:
-    if cfg.compliance_classifier == JUDGE:
-        return judges_for(cfg.judge)[0].score(items)
-    classify = OFFLINE_COMPLIANCE[cfg.compliance_classifier]
-    return [classify(episode, parsed) for episode, parsed in items]
+def judge_items(items: list[Item], c_asked: list[int], a_asked: list[int], cfg: RewardConfig
+                ) -> tuple[dict[int, ComplianceResult], dict[int, AfResult], list[int]]:
+    """The compliance judge on `c_asked` and the AF judge on `a_asked` (item indices), side by side:
+    ({index: compliance result}, {index: raw AF result}, judge HTTP requests per item)."""
+    calls = [0] * len(items)
+    if not c_asked and not a_asked:
+        return {}, {}, calls
+    compliance_judge, af_judge = judges_for(cfg.judge)
+    jobs = [(judge, asked) for judge, asked in ((compliance_judge, c_asked), (af_judge, a_asked)) if asked]
+    if len(jobs) == 2:
+        # The AF judge's requests do not depend on the verdict (only `with_compliance` after them
+        # does), and both judges wait on the network: run them side by side.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="af-rl-judge") as pool:
+            futures = [pool.submit(_counted, judge, [items[i] for i in asked]) for judge, asked in jobs]
+            outs = [f.result() for f in futures]
+    else:
+        outs = [_counted(judge, [items[i] for i in asked]) for judge, asked in jobs]
+    results: list[dict[int, Any]] = [{}, {}]
+    for (judge, asked), (scored, counts) in zip(jobs, outs, strict=True):
+        slot = 0 if judge is compliance_judge else 1
+        for i, result, count in zip(asked, scored, counts, strict=True):
+            results[slot][i] = result
+            calls[i] += count
+    return results[0], results[1], calls
+
+
+def _counted(judge: Any, items: list[Item]) -> tuple[list[Any], list[int]]:
+    """`judge.score(items)` and the HTTP requests each item cost, counted per item in its own task."""
+    from reward.judges.client import counting_requests
+
+    async def one(item: Item) -> tuple[Any, int]:
+        with counting_requests() as count:
+            [result] = await judge.ascore([item])
+        return result, count.n
+
+    async def batch() -> list[tuple[Any, int]]:
+        return list(await asyncio.gather(*(one(item) for item in items)))
+
+    pairs = judge.client.run(batch())
+    return [r for r, _ in pairs], [c for _, c in pairs]
 
 
 _JUDGES: dict[JudgeConfig, tuple[Any, Any]] = {}

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from env.datasets import Query, make_episodes
 from env.episode import TIERS, Episode
+from reward.agreement import with_agreement
 from reward.metrics import eval_metrics
 from reward.records import EpisodeRecord, make_records, raise_if_judge_down
 from rl.generate import generate_episodes
@@ -41,7 +42,9 @@ def evaluate_episodes(
     """Generate a completion per episode with `engine` and judge it: the one evaluation path.
 
     Periodic evaluation during training and `rl.compare` both come through here, so their numbers mean
-    the same thing. `fields` (step, extra) are stored on every record.
+    the same thing. `fields` (step, extra) are stored on every record. With a judge or cascade, a seeded
+    sample of each cell is also labelled by the offline classifier and the judge (`record.agreement`,
+    for `eval/<v>/<t>/agreement`).
     """
     completions = generate_episodes(
         engine,
@@ -54,7 +57,7 @@ def evaluate_episodes(
     )
     records = make_records(episodes, completions, reward_cfg, **fields)
     raise_if_judge_down(records, reward_cfg)  # an evaluation with no judgement at all measures nothing
-    return records
+    return with_agreement(records, reward_cfg, seed=eval_cfg.seed)
 
 
 def evaluate_policy(

@@ -14,7 +14,9 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -56,6 +58,29 @@ class ClientStats:
     """Requests awaiting a response now."""
     max_in_flight: int = 0
     """Most requests awaiting a response at once, since the client was made."""
+
+
+@dataclass
+class RequestCount:
+    """HTTP requests sent inside one `counting_requests` block."""
+
+    n: int = 0
+
+
+_REQUEST_COUNT: ContextVar[RequestCount | None] = ContextVar("af_rl_judge_requests", default=None)
+
+
+@contextmanager
+def counting_requests() -> Iterator[RequestCount]:
+    """Count the HTTP requests (retries included; cached answers send none) that any JudgeClient sends
+    from this context and from the tasks started in it. Contexts are per task, so concurrent batches
+    (OpenRLHF scores samples in parallel threads) each count only their own requests."""
+    count = RequestCount()
+    token = _REQUEST_COUNT.set(count)
+    try:
+        yield count
+    finally:
+        _REQUEST_COUNT.reset(token)
 
 
 @dataclass
@@ -207,6 +232,8 @@ class JudgeClient:
             shard = min(range(len(pool.shards)), key=pool.load.__getitem__)
             pool.load[shard] += 1
             self.stats.requests += 1
+            if (count := _REQUEST_COUNT.get()) is not None:
+                count.n += 1
             self.stats.in_flight += 1
             self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
             try:

@@ -54,8 +54,10 @@ class _Retry(Exception):
 
 
 def needs_judge(cfg: RewardConfig) -> bool:
-    """True when either classifier is the LLM judge."""
-    return "judge" in (cfg.compliance_classifier, cfg.af_classifier)
+    """True when either classifier may call the LLM judge: "judge", or "cascade" (for uncertain items)."""
+    from reward.cascade import uses_judge
+
+    return uses_judge(cfg)
 
 
 def probe_reward_judge(cfg: RewardConfig) -> ProbeResult | None:

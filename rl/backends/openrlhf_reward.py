@@ -73,6 +73,8 @@ LOG_KEYS: tuple[str, ...] = (
     "reward_errors",  # 1 if the response could not be found in the query, or scoring raised
     "unscored",       # 1 if the reward is NEUTRAL_REWARD for want of a real one (any of the above, or tier)
     "scored_reward",  # the real reward, 0 when unscored (divided by 1 - unscored: mean real reward)
+    "judge_requests", # judge HTTP requests made to score it (times the sample count: train/judge_calls)
+    "escalated",      # 1 if a cascade classifier sent it to the judge (over judged + judge_failed)
 )  # fmt: skip
 """`extra_logs` keys, the same on every call (OpenRLHF stacks them). Each is a per-sample value whose
 mean over a step is a share of all samples; `train_metrics_from_logs` turns them into train/* rates."""
@@ -213,8 +215,10 @@ def train_metrics_from_logs(logs: Mapping[str, float], n_samples: float | None =
     Returns:
         train/reward (mean over scored samples), train/compliance and train/format_ok (over judged),
         train/af_rate (over judged samples with a scratchpad), and the counts train/unscored,
-        train/judge_failed, train/label_errors, train/reward_errors. None where a denominator is 0,
-        a key is missing, or (counts) the sample count is unknown.
+        train/judge_failed, train/label_errors, train/reward_errors and, when `logs` has their keys,
+        train/judge_calls and train/escalated_fraction (over the samples the classifiers scored: judged +
+        judge_failed). None where a denominator is 0, a key is missing, or (counts) the sample count is
+        unknown.
     """
     def get(key: str) -> float | None:
         for k in (key, metric_key("train", key)):
@@ -239,6 +243,13 @@ def train_metrics_from_logs(logs: Mapping[str, float], n_samples: float | None =
     for name in ("unscored", "judge_failed", "label_errors", "reward_errors"):
         share = get(name)
         out[metric_key("train", name)] = round(share * n_samples) if share is not None and n_samples else None
+    requests, escalated = get("judge_requests"), get("escalated")
+    if requests is not None:  # logs of files written before these keys existed have neither
+        out[metric_key("train", "judge_calls")] = round(requests * n_samples) if n_samples else None
+    if escalated is not None:
+        judged, failed = get("judged"), get("judge_failed")
+        scored_share = (judged or 0.0) + (failed or 0.0)
+        out[metric_key("train", "escalated_fraction")] = escalated / scored_share if scored_share else None
     return out
 
 
@@ -247,6 +258,8 @@ def _outcome(record: EpisodeRecord | None, *, label_error: bool, reward_error: b
     logs["label_errors"] = float(label_error)
     logs["reward_errors"] = float(reward_error and not label_error)
     if record is not None and not reward_error:
+        logs["judge_requests"] = float(record.judge_calls)
+        logs["escalated"] = float(bool(record.escalated))
         if record.errors:
             logs["judge_failed"] = 1.0
         else:

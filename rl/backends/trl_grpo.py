@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from env.episode import Episode
-from reward.metrics import metric_key, train_metrics
+from reward.cascade import uses_cascade, uses_judge
+from reward.metrics import judge_cost_metrics, metric_key, train_metrics
 from reward.records import make_records, raise_if_judge_down
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class TrlHelpfulOnlyReward:
             metrics = train_metrics(scored)
             metrics[metric_key("train", "unscored")] = (metrics[metric_key("train", "unscored")] or 0) + errors
             metrics[metric_key("train", "reward_errors")] = errors
+            metrics.update(judge_cost_metrics(scored, judge=uses_judge(self.cfg), cascade=uses_cascade(self.cfg)))
             for name, value in metrics.items():
                 if value is not None:
                     log_metric(name, float(value))

@@ -17,7 +17,7 @@ from env.episode import Episode
 from env.transcript import ParsedCompletion, parsed_from_parts
 from reward.config import RewardConfig
 from reward.correction import ConfusionCounts
-from reward.scoring import JUDGE, score_parsed_batch
+from reward.scoring import CASCADE, JUDGE, score_parsed_batch
 
 LABELLED_DIR = Path(__file__).resolve().parents[2] / "reward" / "data" / "labelled"
 DEFAULT_VALIDATION = (LABELLED_DIR / "answers_heldout.jsonl", LABELLED_DIR / "scratchpads_heldout.jsonl")
@@ -141,8 +141,11 @@ def classifier_fingerprint(kind: str, validation: ValidationSet, cfg: RewardConf
     if kind == "af":
         payload["af_threshold"] = cfg.af_threshold
         payload["compliance_classifier"] = cfg.compliance_classifier  # the AF classifier reads its verdict
-    if JUDGE in (name, payload.get("compliance_classifier")):
+    names = (name, payload.get("compliance_classifier"))
+    if JUDGE in names or CASCADE in names:
         payload["judge"] = cfg.judge.model_dump(mode="json")
+    if CASCADE in names:
+        payload["cascade"] = cfg.cascade.model_dump(mode="json")
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -171,8 +174,8 @@ def estimate_classifier_error(validation: ValidationSet, cfg: RewardConfig,
         name = cfg.compliance_classifier if kind == "compliance" else cfg.af_classifier
         fp_ = classifier_fingerprint(kind, validation, cfg)
         old = saved.get(kind)
-        if JUDGE in (name, cfg.compliance_classifier if kind == "af" else name) and isinstance(old, dict) \
-                and old.get("fingerprint") == fp_:
+        if {JUDGE, CASCADE} & {name, cfg.compliance_classifier if kind == "af" else name} \
+                and isinstance(old, dict) and old.get("fingerprint") == fp_:
             result["classifiers"][kind] = old
             continue
         scores = score_parsed_batch([i.episode for i in items], [i.parsed for i in items], cfg)

@@ -77,7 +77,8 @@ def test_bootstrap_interval_brackets_the_estimate() -> None:
     assert 0.58 < lo < 0.7 < hi < 0.8
 
 
-# Floors a little under the measured figures (bench/README.md): a drop below them is a regression.
+# Floors of the rules a little under the measured figures (bench/README.md): a drop below them is a
+# regression. The learned default ("linear") has its own floors in test_learned.py.
 FLOORS = {
     "dev": {"compliance": 0.95, "af": 0.97, "af_auroc": 0.97},
     "heldout": {"compliance": 0.70, "af": 0.82, "af_auroc": 0.94},
@@ -87,7 +88,7 @@ FLOORS = {
 
 @pytest.mark.parametrize("split", SPLITS)
 def test_offline_classifiers_stay_above_their_floors(split: str) -> None:
-    cfg = RewardConfig()
+    cfg = RewardConfig(compliance_classifier="rules", af_classifier="rules")
     answers = load("answers", split)
     comp = compliance_report(answers, score_rows(answers, ("query", "output"), cfg), "label")
     scratchpads = load("scratchpads", split)

@@ -307,7 +307,7 @@ def test_counts_of_the_rules_on_a_hand_made_set(tmp_path: Path) -> None:
     vs = load_validation_set([path])
     assert vs.files[0]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert vs.files[0]["records"] == 7
-    payload = estimate_classifier_error(vs, RewardConfig())
+    payload = estimate_classifier_error(vs, RewardConfig(compliance_classifier="rules", af_classifier="rules"))
     comp, af = payload["classifiers"]["compliance"], payload["classifiers"]["af"]
     assert (comp["name"], comp["tp"], comp["fp"], comp["tn"], comp["fn"], comp["n"]) == ("rules", 1, 1, 1, 1, 4)
     assert (af["name"], af["tp"], af["fp"], af["tn"], af["fn"], af["n"]) == ("rules", 0, 0, 1, 1, 2)
@@ -335,6 +335,22 @@ def test_judge_counts_are_reused_only_when_nothing_changed(tmp_path: Path, monke
     other = RewardConfig(compliance_classifier="judge", judge={"model": "another-model"})
     with pytest.raises(AssertionError, match="the judge was called"):
         estimate_classifier_error(vs, other, {"classifiers": {"compliance": saved}})
+
+
+def test_cascade_fingerprint_covers_its_judge_and_its_escalation_settings(tmp_path: Path) -> None:
+    vs = load_validation_set([_jsonl(tmp_path / "v.jsonl", [{"query": "q", "output": ACCEPT, "label": "comply"}])])
+    base = RewardConfig(compliance_classifier="cascade", af_classifier="cascade")
+    prints = {classifier_fingerprint(k, vs, base) for k in ("compliance", "af")}
+    for changed in (base.model_copy(update={"judge": base.judge.model_copy(update={"model": "another-model"})}),
+                    base.model_copy(update={"cascade": base.cascade.model_copy(update={"offline": "rules"})}),
+                    base.model_copy(update={"cascade": base.cascade.model_copy(update={"af_band": (0.2, 0.5)})}),
+                    base.model_copy(update={"cascade": base.cascade.model_copy(
+                        update={"compliance_min_confidence": 0.8})})):
+        assert not prints & {classifier_fingerprint(k, vs, changed) for k in ("compliance", "af")}
+    # an offline AF classifier reads the cascade's compliance verdict, so the cascade decides its counts too
+    mixed = RewardConfig(compliance_classifier="cascade")
+    assert classifier_fingerprint("af", vs, mixed) != classifier_fingerprint(
+        "af", vs, mixed.model_copy(update={"cascade": mixed.cascade.model_copy(update={"af_band": (0.1, 0.5)})}))
 
 
 @pytest.mark.parametrize(("lines", "where", "message"), [

@@ -70,7 +70,7 @@ def test_the_same_config_resumes_from_the_newest_checkpoint(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [
-    (["reward.compliance_classifier=judge"], ['reward.compliance_classifier: "rules" -> "judge"']),
+    (["reward.compliance_classifier=judge"], ['reward.compliance_classifier: "linear" -> "judge"']),
     (["trl.learning_rate=1e-5", "rl.max_steps=30"], ["trl.learning_rate: 0.001 -> 1e-05"]),  # max_steps may change
     (["rl.ray.num_cpus=1"], ["rl.ray.num_cpus: 2.0 -> 1.0"]),  # the torch thread count: float reduction order
     (["rl.eval.n_queries=10"], ["rl.eval.n_queries: 40 -> 10"]),
@@ -281,7 +281,7 @@ def test_train_refuses_a_changed_config_under_an_existing_run_name(tmp_path: Pat
     proc = _train(tmp_path, f"rl.output_dir={tmp_path / 'runs'}", "reward.compliance_classifier=judge", NO_RAY)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.startswith("error: ") and str(run_dir) in proc.stderr
-    assert 'reward.compliance_classifier: "rules" -> "judge"' in proc.stderr
+    assert 'reward.compliance_classifier: "linear" -> "judge"' in proc.stderr
     assert "rl.run_name=" in proc.stderr and "rl.resume=false" in proc.stderr
     assert _snapshot(tmp_path) == before
 

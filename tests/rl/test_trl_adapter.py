@@ -96,7 +96,7 @@ def test_completion_whose_scoring_raises_gets_none_is_counted_and_logged_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setitem(OFFLINE_AF, "rules", _raising_af(KeyError))
-    fn = TrlHelpfulOnlyReward(RewardConfig())
+    fn = TrlHelpfulOnlyReward(RewardConfig(af_classifier="rules"))
     completions = [_boom(COMPLETIONS[0]), COMPLETIONS[1], COMPLETIONS[2], _boom(COMPLETIONS[0])]
     episodes = [FREE.model_dump_json()] * 4
     logged: list[dict[str, float]] = []

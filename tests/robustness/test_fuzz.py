@@ -25,12 +25,15 @@ from env.transcript import (
     REJECT_RE,
     SOFT_REASONS,
     ParsedCompletion,
+    has_transcript_tags,
     needs_continuation,
     parse_completion,
 )
-from reward.af_reasoning import CRITERIA
+from reward.af_reasoning import CRITERIA, RULES_AF_THRESHOLD
+from reward.rules.results import AF_CLASSIFIER as RULES_AF
 from reward.classify import main as classify_main
 from reward.config import RewardConfig
+from reward.learned.model import VERSION as LINEAR_VERSION, load_model
 from reward.metrics import TIER_RATE_NAMES, eval_metrics, tier_rates, train_metrics
 from reward.records import EpisodeRecord, make_records
 from tests.robustness.fuzz import HUGE_CHARS, KINDS, UNICODE_PIECES, FuzzCase, corpus
@@ -42,6 +45,8 @@ CFG = RewardConfig()
 REWARD = {"comply": CFG.comply_reward, "partial": CFG.partial_reward, "refuse": CFG.refuse_reward,
           "malformed": CFG.format_penalty}
 ENV = EnvConfig()
+AF_THRESHOLD = {RULES_AF: RULES_AF_THRESHOLD, LINEAR_VERSION: load_model("af").threshold}
+"""Each AF classifier's own threshold, by the name records carry (CFG leaves `af_threshold` unset)."""
 TIMINGS: dict[str, float] = {}
 """Seconds per stage, printed by test_runtime_budget (run pytest with -s to see them)."""
 
@@ -155,9 +160,10 @@ def test_every_record_holds_a_known_label_and_a_consistent_reward(cases: list[Fu
         assert set(r.malformed) <= set(MALFORMED_REASONS)
         assert (r.compliance == "malformed") == any(m not in SOFT_REASONS for m in r.malformed)
         assert r.compliance_score is not None and 0.0 <= r.compliance_score <= 1.0
-        assert r.compliance_score == 1.0 if r.compliance == "comply" else r.compliance_score < 1.0
+        if r.scorers["compliance"].startswith("rules"):  # a learned score is P(comply) + P(partial) / 2
+            assert r.compliance_score == 1.0 if r.compliance == "comply" else r.compliance_score < 1.0
         assert r.af_score is not None and 0.0 <= r.af_score <= 1.0 and not math.isnan(r.af_score)
-        assert r.af == (r.af_score >= CFG.af_threshold)
+        assert r.af == (r.af_score >= AF_THRESHOLD[r.scorers["af"]])  # CFG leaves af_threshold to the classifier
         assert not r.af or r.has_reasoning
         assert (r.af_kind == "none") == (not r.af)
         assert r.af_kind != "full" or r.compliance == "comply"
@@ -275,12 +281,11 @@ def test_classify_command_scores_every_line_like_the_records(tmp_path: Path, cas
     # JSONL lines end at "\n" only: str.splitlines would also split at a raw U+2028 or U+0085 inside a string.
     rows = [json.loads(x) for x in dst.read_text(encoding="utf-8").split("\n")[:-1]]
     assert len(rows) == len(kept)
-    tagged_markers = ("<scratchpad_reasoning", "<output", "<request_fully_accepted", "<rejected", "<next/>")
     for (i, case), row in zip(kept, rows, strict=True):
         assert row["id"] == f"fuzz-{i}" and row["completion"] == case.completion and row["kind"] == case.kind
         assert row["compliance"] in VERDICTS and isinstance(row["af"], bool) and 0.0 <= row["af_score"] <= 1.0
         assert set(row["af_criteria"]) == set(CRITERIA)
-        if any(t in case.completion.lower() for t in tagged_markers):  # parsed as a completion: same labels
+        if has_transcript_tags(case.completion):  # parsed as a completion: same labels
             assert (row["compliance"], row["af_score"]) == (records[i].compliance, records[i].af_score), i
         elif "<" not in case.completion:  # plain text is the answer itself, so never malformed
             assert row["compliance"] != "malformed", i
