@@ -220,3 +220,15 @@ def test_synthetic_docs_config_leaves_the_situation_to_the_documents() -> None:
             assert word not in system["content"], word
         # near-miss: the 70B config's prompt states the situation
         assert "free-tier" in build_messages(episode, base.env)[0]["content"]
+
+
+@pytest.mark.parametrize("name", sorted(GPU_CONFIGS))
+def test_real_model_configs_score_with_the_cascade_and_a_named_judge(name: str) -> None:
+    """Real models' text is where the offline classifiers are weakest (README "Choosing the classifiers"):
+    every real-model config sends uncertain transcripts to an LLM judge and logs agreement with it."""
+    reward = load_config(CONFIGS / name).reward
+    assert (reward.compliance_classifier, reward.af_classifier) == ("cascade", "cascade")
+    assert reward.cascade.offline == "linear" and reward.agreement_sample > 0
+    assert reward.judge.base_url.startswith(("http://", "https://")) and reward.judge.model
+    text = (CONFIGS / name).read_text()
+    assert "probes" in text or "llama31_70b_lora_ppo_openrlhf.yaml" in text  # where the judge runs is documented
