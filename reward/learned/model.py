@@ -23,6 +23,10 @@ VERSION = "linear_v1"
 ARTIFACTS = {"compliance": MODELS / f"compliance_{VERSION}.json.gz", "af": MODELS / f"af_{VERSION}.json.gz"}
 
 
+_FIXED = 2**40
+"""N-gram weights (6 significant digits in the artifact) are held as integers in this unit."""
+
+
 class ArtifactError(RuntimeError):
     """A model artifact is missing, unreadable, or was trained on other features."""
 
@@ -38,21 +42,22 @@ class LinearModel:
     dense: tuple[tuple[float, ...], ...]
     """dense[c][i]: weight of dense feature i for output c."""
     blocks: tuple[tuple[frozenset, tuple[dict, ...]], ...]
-    """Per text block: (its kept n-grams, one {n-gram: weight} per output)."""
+    """Per text block: (its kept n-grams, one {n-gram: weight in units of 2**-40} per output)."""
     calibration: dict[str, float]
     threshold: float | None
     meta: dict[str, Any]
     """Everything else the artifact holds (version, manifest, metrics), for reports."""
 
     def logits(self, feats: Features) -> list[float]:
-        """Uncalibrated logits, one per output (one for AF)."""
-        out = []
-        for c, bias in enumerate(self.bias):
-            z = bias + math.fsum(w * x for w, x in zip(self.dense[c], feats.dense))
-            for (keys, weights), (grams, scale) in zip(self.blocks, feats.blocks):
-                if scale:
-                    z += scale * math.fsum(map(weights[c].__getitem__, grams & keys))
-            out.append(z)
+        """Uncalibrated logits, one per output (one for AF). N-gram weights are held as integers in units
+        of 2**-40 (`_FIXED`), so their sum is exact whatever order a set yields them in (string hashes vary
+        between processes), as fast as a plain sum and the same on every run."""
+        out = [bias + math.fsum(w * x for w, x in zip(self.dense[c], feats.dense)) for c, bias in enumerate(self.bias)]
+        for (keys, weights), (grams, scale) in zip(self.blocks, feats.blocks):
+            hit = grams & keys if scale else None
+            if hit:
+                for c, table in enumerate(weights):
+                    out[c] += scale * (sum(map(table.__getitem__, hit)) / _FIXED)
         return out
 
     def proba(self, feats: Features) -> list[float]:
@@ -99,7 +104,7 @@ def model_from_artifact(art: dict[str, Any], where: str = "artifact") -> LinearM
             for key, ws in table.items():
                 gram = gram_from_key(key)
                 for c in range(n_out):
-                    per_out[c][gram] = ws[c]
+                    per_out[c][gram] = round(ws[c] * _FIXED)
             blocks.append((frozenset(per_out[0]) if per_out else frozenset(), tuple(per_out)))
         return LinearModel(
             task=art["task"], classes=tuple(art["classes"]), bias=tuple(art["bias"]),
