@@ -229,21 +229,13 @@ def load_reward_config(path: str | None, overrides: dict[str, Any]) -> RewardCon
     """The `reward:` section of a YAML file (a run config, or a file holding only that section),
     updated with `overrides` (dotted keys under reward, e.g. "judge.model"). Raises ValueError naming
     the key."""
-    import yaml
+    from env.yaml_file import read_yaml_mapping
 
     section: dict[str, Any] = {}
     source = "command line"
     if path is not None:
         source = path
-        try:
-            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as e:
-            raise ValueError(f"{path}: cannot read config: {e.strerror}") from None
-        except yaml.YAMLError as e:
-            raise ValueError(f"{path}: not valid YAML: {e}") from None
-        raw = raw or {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path}: expected a mapping at the top level")
+        raw = read_yaml_mapping(path, sections="a reward: section (or the reward keys themselves)")
         section = dict(raw.get("reward", raw) or {})
     for dotted, value in overrides.items():
         node = section

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from env.config import EnvConfig, format_validation_error
+from env.yaml_file import YamlFileError, read_yaml_mapping
 from env.episode import Tier
 from reward.config import RewardConfig
 from rl.organism.config import OrganismConfig
@@ -383,21 +384,9 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
     """Read a YAML config, apply overrides, validate. Raises ConfigError naming the key on any problem."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"config file {path}: cannot read ({e.strerror or e})") from e
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        byte = data[e.start]
-        raise ConfigError(f"config file {path}:{line}: not UTF-8 (byte 0x{byte:02x}); save it as UTF-8") from None
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path}: not valid YAML ({e})") from e
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {path}: top level must be a mapping with env/reward/rl/trl sections")
+        raw = read_yaml_mapping(path, sections="env/reward/rl/trl sections")
+    except YamlFileError as e:
+        raise ConfigError(str(e)) from None
     raw = apply_overrides(raw, list(overrides or []))
     try:
         return RunConfig.model_validate(raw)

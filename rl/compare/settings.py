@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
 from pydantic import ValidationError
 
 from env.config import EnvConfig, format_validation_error, validate_variants
+from env.yaml_file import YamlFileError, read_yaml_mapping
 from reward.config import RewardConfig
 from rl.compare.checkpoints import Checkpoint
 from rl.config import ConfigError, EvalConfig, apply_overrides
@@ -47,16 +47,9 @@ class CompareSettings:
 
 def _read_yaml(path: str) -> dict[str, Any]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"config file {path}: cannot read ({e.strerror or e})") from None
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path}: not valid YAML ({e})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {path}: top level must be a mapping with env/reward/rl sections")
-    return raw
+        return read_yaml_mapping(path, sections="env/reward/rl sections")
+    except YamlFileError as e:
+        raise ConfigError(str(e)) from None
 
 
 def parse_variants(text: str) -> list[str]:

@@ -189,3 +189,15 @@ def test_wandb_run_gets_the_summary_table_and_plots(tmp_path: Path, monkeypatch:
     assert data["data"][0][5] == 0.25
     images = {p.name.split("_0_")[0] for p in (runs[0] / "files" / "media" / "images" / "compare").iterdir()}
     assert images == {"behaviour", "compliance", "compliance_gap"}
+
+
+def test_a_config_that_is_not_utf8_exits_2_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from rl.compare.__main__ import main
+
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"env:\n  lab: Caf\xe9 Labs\n")
+    out = tmp_path / "out"
+    rc = main(["--checkpoints", str(_model(tmp_path / "m")), "--out", str(out), "--config", str(bad)])
+    assert rc == 2
+    assert capsys.readouterr().err == f"error: config file {bad}:2: not UTF-8 (byte 0xe9); save it as UTF-8\n"
+    assert not out.exists()

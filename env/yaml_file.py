@@ -1,0 +1,51 @@
+"""The one reader of the project's YAML files: run configs (`rl/config.py`), `rl.compare --config`
+(`rl/compare/settings.py`) and `python -m reward.classify --config` (`reward/classify.py`).
+
+Every failure is a `YamlFileError` whose message names the file (and the line, where there is one) and
+says what to do, so each command can print it and exit 2: unreadable, not UTF-8, not YAML, not a mapping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class YamlFileError(ValueError):
+    """A YAML file that cannot be used; the message names the file, the line where known, and the fix."""
+
+
+def read_yaml_mapping(path: str | os.PathLike[str], *, sections: str) -> dict[str, Any]:
+    """The top-level mapping of the YAML file `path` ({} for an empty file).
+
+    Args:
+        path: the file.
+        sections: what the top level should hold, for the message when it is not a mapping
+            (e.g. "env/reward/rl/trl sections").
+
+    Raises:
+        YamlFileError: the file cannot be read, is not UTF-8, is not valid YAML, or its top level is not
+            a mapping.
+    """
+    where = f"config file {path}"
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise YamlFileError(f"{where}: cannot read ({e.strerror or e})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise YamlFileError(f"{where}:{line}: not UTF-8 (byte 0x{data[e.start]:02x}); save it as UTF-8") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise YamlFileError(f"{where}: not valid YAML ({e})") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise YamlFileError(f"{where}: top level must be a mapping with {sections}, not {type(raw).__name__}")
+    return raw
