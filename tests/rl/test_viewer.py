@@ -247,6 +247,28 @@ def test_page_embeds_json_that_markup_in_model_text_cannot_break_out_of(tmp_path
     assert "http://" not in page and "https://" not in page and "src=" not in page.split('id="data"')[0]
 
 
+def test_page_inlines_its_asset_files_under_a_csp_of_their_hashes(tmp_path: Path) -> None:
+    """The template, CSS and JS are package data (rl/compare/viewer_assets/), inlined into one file whose
+    CSP admits exactly that script and that style."""
+    import hashlib
+    import re
+    import tomllib
+
+    assets = Path(viewer.__file__).parent / "viewer_assets"
+    css, js = ((assets / n).read_text(encoding="utf-8") for n in ("viewer.css", "viewer.js"))
+    page = write_viewer(tmp_path / "index.html", _records()[:2], SUMMARY).read_text(encoding="utf-8")
+    assert f"<style>{css}</style>" in page and f"<script>{js}</script>" in page
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
+
+    def digest(text: str) -> str:
+        return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+    assert csp == f"default-src 'none'; script-src {digest(js)}; style-src {digest(css)}; img-src data:"
+    assert "__" not in re.sub(r"<script type=\"application/json\".*?</script>", "", page, flags=re.S)  # no slot left
+    pyproject = tomllib.loads((Path(viewer.__file__).parents[2] / "pyproject.toml").read_text())
+    assert "compare/viewer_assets/*" in pyproject["tool"]["setuptools"]["package-data"]["rl"]
+
+
 def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "out" / "index.html"
     write_viewer(path, _records()[:2], [])
