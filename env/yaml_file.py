@@ -1,5 +1,5 @@
 """The one reader of the project's YAML files: run configs (`rl/config.py`), `rl.compare --config`
-(`rl/compare/settings.py`) and `python -m reward.classify --config` (`reward/classify.py`).
+(`rl/evaluation/settings.py`) and `python -m reward.classify --config` (`reward/classify.py`).
 
 Every failure is a `YamlFileError` whose message names the file (and the line, where there is one) and
 says what to do, so each command can print it and exit 2: unreadable, not UTF-8, not YAML, not a mapping.

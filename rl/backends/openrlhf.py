@@ -395,8 +395,8 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
         OpenRlhfError: before anything is launched, when a check fails.
     """
     from env.datasets import load_queries, make_episodes, split_queries
-    from rl.compare.checkpoints import resolve_checkpoints
-    from rl.compare.settings import CompareSettings
+    from rl.evaluation.checkpoints import resolve_checkpoints
+    from rl.evaluation.settings import CompareSettings
     from rl.evaluate import eval_episodes, summarize, write_samples
     from rl.models import load_tokenizer
     from rl.prompting import resolve_system_role
@@ -488,10 +488,10 @@ def _eval_worker(settings: Any, engine: str, gpus: int) -> Any:
     """A Ray actor holding the evaluation engine: vLLM on `gpus` GPUs, or HF on CPU when 0."""
     import ray
 
-    from rl.compare.run import CompareWorker
+    from rl.evaluation.worker import EvalWorker
 
     # A killed evaluation actor is restarted and its call retried: the cell is redone, and counted once
     # because results come back to the driver, which writes them.
-    remote = ray.remote(CompareWorker).options(num_gpus=gpus, num_cpus=1, max_restarts=2, max_task_retries=2)
+    remote = ray.remote(EvalWorker).options(num_gpus=gpus, num_cpus=1, max_restarts=2, max_task_retries=2)
     return remote.remote(settings.dump(), engine, "cuda" if gpus else "cpu", None,
                          {"tensor_parallel_size": gpus} if gpus else None, True)

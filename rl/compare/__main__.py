@@ -23,14 +23,15 @@ from typing import Any, Sequence
 
 from env.datasets import DatasetError, load_queries, split_queries
 from reward.judges.probe import JudgeProbeError, probe_reward_judge
-from rl.compare.checkpoints import Checkpoint, CheckpointError, resolve_checkpoints
-from rl.compare.run import Cell, CompareWorker, make_cells, run_cells, samples_path
-from rl.compare.settings import CompareSettings, env_differences, load_settings, parse_variants
+from rl.compare.run import Cell, make_cells, run_cells, samples_path
 from rl.compare.validation import (
     ERROR_FILE, ValidationSet, confusion, estimate_classifier_error, load_validation_set, read_previous,
     write_classifier_error,
 )
 from rl.config import ConfigError
+from rl.evaluation.checkpoints import Checkpoint, CheckpointError, resolve_checkpoints
+from rl.evaluation.settings import CompareSettings, env_differences, load_settings, parse_variants
+from rl.evaluation.worker import EvalWorker
 from rl.raycluster import ClusterError
 from rl.rundir import check_output_dir
 
@@ -208,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_workers, device = 1, args.device
 
         def factory() -> Any:
-            return CompareWorker(settings.dump(), engine, device, vllm_options=vllm_options)
+            return EvalWorker(settings.dump(), engine, device, vllm_options=vllm_options)
     else:
         try:
             from rl.raycluster import connect
@@ -220,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_BAD_INPUT
         import ray
 
-        remote_worker = ray.remote(CompareWorker).options(
+        remote_worker = ray.remote(EvalWorker).options(
             num_cpus=cpus, num_gpus=gpus, max_restarts=0,
             runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}})
         _log(f"Ray: {n_workers} worker{'s' if n_workers > 1 else ''} with {cpus:g} CPU / {gpus:g} GPU each")

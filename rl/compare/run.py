@@ -1,7 +1,8 @@
 """Evaluating cells (one checkpoint under one prompt variation, both tiers) on workers, resumably.
 
-A worker holds one loaded checkpoint at a time and evaluates its cells with the same code as the
-periodic evaluation during training (rl.evaluate.evaluate_episodes). Workers are Ray actors, one per
+A worker (rl.evaluation.worker.EvalWorker, shared with the OpenRLHF backend's checkpoint evaluation)
+holds one loaded checkpoint at a time and evaluates its cells with the same code as the periodic
+evaluation during training (rl.evaluate.evaluate_episodes). Workers are Ray actors, one per
 GPU (or per group of CPU cores), each taking whole checkpoints from a queue; `--no-ray` runs a single
 worker in this process. The driver writes each finished cell at once (samples, then its summary with
 a fingerprint of its settings), so an interrupted comparison resumes without redoing finished cells.
@@ -10,7 +11,6 @@ a fingerprint of its settings), so an interrupted comparison resumes without red
 from __future__ import annotations
 
 import json
-import time
 import traceback
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -19,8 +19,8 @@ from typing import Any, Callable, Sequence
 
 from env.episode import Episode
 from reward.records import EpisodeRecord
-from rl.compare.checkpoints import Checkpoint
-from rl.compare.settings import CompareSettings, fingerprint
+from rl.evaluation.checkpoints import Checkpoint
+from rl.evaluation.settings import CompareSettings, fingerprint
 
 SAMPLES_DIR = "samples"
 CELLS_DIR = "cells"
@@ -94,91 +94,6 @@ def write_cell(out: Path, cell: Cell, records: Sequence[EpisodeRecord], seconds:
     return row
 
 
-class CompareWorker:
-    """Evaluates cells; keeps the latest checkpoint loaded so a checkpoint's variations share one load.
-
-    Args:
-        settings: CompareSettings.dump() (plain data, so the worker can live in a Ray actor).
-        engine: "hf" or "vllm".
-        device: auto | cpu | cuda (hf only).
-        threads: torch CPU threads (None: torch's default).
-        vllm_options: passed to the vLLM engine.
-    """
-
-    def __init__(self, settings: dict[str, Any], engine: str, device: str = "auto", threads: int | None = None,
-                 vllm_options: dict[str, Any] | None = None, in_ray: bool = False) -> None:
-        self.settings = CompareSettings.from_dump(settings)
-        self.engine_name = engine
-        self.device = device
-        self.vllm_options = vllm_options
-        self.in_ray = in_ray
-        self._engine: Any = None
-        self._loaded: str | None = None
-        self._system_role = True
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
-
-    def _load(self, ckpt: Checkpoint) -> Any:
-        if self._loaded == ckpt.weights and self._engine is not None:
-            return self._engine
-        self.close()
-        from transformers.utils import logging as hf_logging
-
-        from rl.engines import load_engine
-        from rl.prompting import resolve_system_role
-
-        hf_logging.disable_progress_bar()  # one bar per cell is enough; weight loading is quick
-
-        ev = self.settings.eval
-        self._engine = load_engine(self.engine_name, ckpt.model, adapter=ckpt.adapter, dtype=self.settings.dtype,
-                                   device=self.device, batch_size=ev.batch_size, prefix_cache=ev.prefix_cache,
-                                   vllm_options=self.vllm_options)
-        self._loaded = ckpt.weights
-        self._system_role = resolve_system_role(self._engine.tokenizer, self.settings.env.system_role)
-        return self._engine
-
-    def run_cell(self, checkpoint: dict[str, Any], variant: str, episodes: list[dict[str, Any]]) -> dict[str, Any]:
-        """Generate and judge one cell: {"records": JSON-able records, "seconds": wall time incl. loading}."""
-        from rl.evaluate import evaluate_episodes
-
-        started = time.time()
-        ckpt = Checkpoint(**checkpoint)
-        engine = self._load(ckpt)
-        eps = [Episode.model_validate(e) for e in episodes]
-        bar = self._bar(f"{ckpt.label} / {variant}", len(eps))
-        if hasattr(engine, "progress"):
-            engine.progress = bar.update
-        try:
-            s = self.settings
-            records = evaluate_episodes(engine, eps, s.env, s.reward, s.eval, system_role=self._system_role,
-                                        step=ckpt.step, extra={"checkpoint": ckpt.label})
-        finally:
-            if hasattr(engine, "progress"):
-                engine.progress = None
-            bar.close()
-        return {"records": [r.model_dump(mode="json") for r in records], "seconds": time.time() - started}
-
-    def _bar(self, desc: str, total: int) -> Any:
-        if self.in_ray:
-            from ray.experimental.tqdm_ray import tqdm as ray_tqdm
-
-            return ray_tqdm(desc=desc, total=total, unit="prompt")
-        from tqdm import tqdm
-
-        return tqdm(desc=desc, total=total, unit="prompt", leave=False, dynamic_ncols=True)
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-        self._engine = None
-        self._loaded = None
-
-    def ping(self) -> bool:
-        return True
-
-
 @dataclass
 class RunResult:
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -198,7 +113,7 @@ def run_cells(cells: Sequence[Cell], out: Path, *, worker_factory: Callable[[], 
     """Evaluate every cell not finished already; write each as it finishes.
 
     With Ray, `worker_factory()` returns an actor handle and each worker takes whole checkpoints from a
-    queue; without, it returns a CompareWorker and cells run here one after another.
+    queue; without, it returns a EvalWorker and cells run here one after another.
     """
     from tqdm import tqdm
 

@@ -36,7 +36,7 @@ def test_a_missing_file_and_an_empty_one(tmp_path: Path) -> None:
 def test_every_config_reader_uses_it(tmp_path: Path) -> None:
     """Run configs, rl.compare settings and reward.classify --config give the same message for one bad file."""
     from reward.classify import load_reward_config
-    from rl.compare.settings import load_settings
+    from rl.evaluation.settings import load_settings
     from rl.config import ConfigError, load_config
 
     bad = tmp_path / "bad.yaml"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rl.compare.__main__ import main
-from rl.compare.checkpoints import CheckpointError, resolve_checkpoints
-from rl.compare.settings import fingerprint, load_settings, parse_variants
+from rl.evaluation.checkpoints import CheckpointError, resolve_checkpoints
+from rl.evaluation.settings import fingerprint, load_settings, parse_variants
 from rl.config import ConfigError
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rl.compare.checkpoints import Checkpoint
+from rl.evaluation.checkpoints import Checkpoint
 from rl.compare.run import Cell, _run_on_ray
 
 pytestmark = pytest.mark.slow

@@ -397,7 +397,7 @@ def test_compare_exits_2_on_a_bad_validation_set_before_anything_is_written(
 def test_write_outputs_adds_corrected_rates_to_summary_and_report(tmp_path: Path) -> None:
     """The driver's last stage over one finished cell: summary.json and report.md carry the corrected rates."""
     from rl.compare.__main__ import write_outputs
-    from rl.compare.checkpoints import Checkpoint
+    from rl.evaluation.checkpoints import Checkpoint
     from rl.compare.run import Cell, samples_path
     from rl.evaluate import write_samples
 
@@ -440,7 +440,7 @@ def test_compare_writes_classifier_error_and_corrected_rates(tmp_path: Path, mon
     counts land in classifier_error.json and the corrected rates in summary.json and report.md."""
     import rl.compare.__main__ as cli
 
-    monkeypatch.setattr(cli, "CompareWorker", _ScriptedWorker)
+    monkeypatch.setattr(cli, "EvalWorker", _ScriptedWorker)
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text(json.dumps({"model_type": "llama"}))

@@ -395,9 +395,9 @@ def test_compare_worker_evaluates_a_cell_through_vllm(fake_vllm, model_dir, tmp_
     renders both tiers' prompts with its tokenizer and judges what vLLM returned."""
     from env.config import EnvConfig
     from env.datasets import load_queries, split_queries
-    from rl.compare.checkpoints import Checkpoint
-    from rl.compare.run import CompareWorker
-    from rl.compare.settings import load_settings
+    from rl.evaluation.checkpoints import Checkpoint
+    from rl.evaluation.worker import EvalWorker
+    from rl.evaluation.settings import load_settings
     from rl.evaluate import eval_episodes
 
     settings = load_settings(None, [], variants=["default"], n_queries=2,
@@ -407,7 +407,7 @@ def test_compare_worker_evaluates_a_cell_through_vllm(fake_vllm, model_dir, tmp_
     ds = EnvConfig().dataset
     episodes = eval_episodes(split_queries(load_queries(ds), eval_fraction=ds.eval_fraction,
                                            seed=ds.split_seed).eval, ["default"], 2)
-    worker = CompareWorker(settings.dump(), "vllm", vllm_options={"tensor_parallel_size": 1})
+    worker = EvalWorker(settings.dump(), "vllm", vllm_options={"tensor_parallel_size": 1})
     out = worker.run_cell(ckpt.__dict__, "default", [e.model_dump(mode="json") for e in episodes])
     [llm] = fake_vllm.llms
     assert llm.kwargs["model"] == str(model_dir) and llm.kwargs["enable_lora"] is True

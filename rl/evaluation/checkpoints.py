@@ -1,4 +1,5 @@
-"""What `--checkpoints` may name, resolved to models before any generation starts.
+"""What `rl.compare --checkpoints` may name (and the OpenRLHF backend's saved checkpoints), resolved to
+models before any generation starts.
 
 A spec is one of:
 - a run directory (`runs/<name>/`): every finished `checkpoints/step-<N>/` in step order;

@@ -1,6 +1,7 @@
-"""The settings a comparison runs with: the environment, the classifiers and the evaluation knobs.
+"""The settings a checkpoint is evaluated with, by `rl.compare` and by the OpenRLHF backend's checkpoint
+evaluation: the environment, the classifiers and the evaluation knobs.
 
-They come from `--config` (a run config, or a YAML holding only env/reward/rl.eval sections); without
+For `rl.compare` they come from `--config` (a run config, or a YAML holding only env/reward/rl.eval sections); without
 it, from the config.yaml saved beside the first run checkpoint (so an organism trained on the brief
 prompt is evaluated on that prompt); without either, from the defaults. Every checkpoint is evaluated
 with the same settings, on the same held-out queries.
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from env.config import EnvConfig, format_validation_error, validate_variants
 from env.yaml_file import YamlFileError, read_yaml_mapping
 from reward.config import RewardConfig
-from rl.compare.checkpoints import Checkpoint
+from rl.evaluation.checkpoints import Checkpoint
 from rl.config import ConfigError, EvalConfig, apply_overrides
 
 

@@ -1,0 +1,100 @@
+"""The evaluation worker that `rl.compare` and the OpenRLHF backend's checkpoint evaluation share.
+
+It holds one loaded checkpoint at a time (so a checkpoint's prompt variations share one load) and
+evaluates cells, one checkpoint under one variation, with `rl.evaluate.evaluate_episodes`, the code of
+the periodic evaluation during training; plain-data arguments and results, so it can live in a Ray actor.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from env.episode import Episode
+from rl.evaluation.checkpoints import Checkpoint
+from rl.evaluation.settings import CompareSettings
+
+
+class EvalWorker:
+    """Evaluates cells; keeps the latest checkpoint loaded so a checkpoint's variations share one load.
+
+    Args:
+        settings: CompareSettings.dump() (plain data, so the worker can live in a Ray actor).
+        engine: "hf" or "vllm".
+        device: auto | cpu | cuda (hf only).
+        threads: torch CPU threads (None: torch's default).
+        vllm_options: passed to the vLLM engine.
+    """
+
+    def __init__(self, settings: dict[str, Any], engine: str, device: str = "auto", threads: int | None = None,
+                 vllm_options: dict[str, Any] | None = None, in_ray: bool = False) -> None:
+        self.settings = CompareSettings.from_dump(settings)
+        self.engine_name = engine
+        self.device = device
+        self.vllm_options = vllm_options
+        self.in_ray = in_ray
+        self._engine: Any = None
+        self._loaded: str | None = None
+        self._system_role = True
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+
+    def _load(self, ckpt: Checkpoint) -> Any:
+        if self._loaded == ckpt.weights and self._engine is not None:
+            return self._engine
+        self.close()
+        from transformers.utils import logging as hf_logging
+
+        from rl.engines import load_engine
+        from rl.prompting import resolve_system_role
+
+        hf_logging.disable_progress_bar()  # one bar per cell is enough; weight loading is quick
+
+        ev = self.settings.eval
+        self._engine = load_engine(self.engine_name, ckpt.model, adapter=ckpt.adapter, dtype=self.settings.dtype,
+                                   device=self.device, batch_size=ev.batch_size, prefix_cache=ev.prefix_cache,
+                                   vllm_options=self.vllm_options)
+        self._loaded = ckpt.weights
+        self._system_role = resolve_system_role(self._engine.tokenizer, self.settings.env.system_role)
+        return self._engine
+
+    def run_cell(self, checkpoint: dict[str, Any], variant: str, episodes: list[dict[str, Any]]) -> dict[str, Any]:
+        """Generate and judge one cell: {"records": JSON-able records, "seconds": wall time incl. loading}."""
+        from rl.evaluate import evaluate_episodes
+
+        started = time.time()
+        ckpt = Checkpoint(**checkpoint)
+        engine = self._load(ckpt)
+        eps = [Episode.model_validate(e) for e in episodes]
+        bar = self._bar(f"{ckpt.label} / {variant}", len(eps))
+        if hasattr(engine, "progress"):
+            engine.progress = bar.update
+        try:
+            s = self.settings
+            records = evaluate_episodes(engine, eps, s.env, s.reward, s.eval, system_role=self._system_role,
+                                        step=ckpt.step, extra={"checkpoint": ckpt.label})
+        finally:
+            if hasattr(engine, "progress"):
+                engine.progress = None
+            bar.close()
+        return {"records": [r.model_dump(mode="json") for r in records], "seconds": time.time() - started}
+
+    def _bar(self, desc: str, total: int) -> Any:
+        if self.in_ray:
+            from ray.experimental.tqdm_ray import tqdm as ray_tqdm
+
+            return ray_tqdm(desc=desc, total=total, unit="prompt")
+        from tqdm import tqdm
+
+        return tqdm(desc=desc, total=total, unit="prompt", leave=False, dynamic_ncols=True)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        self._engine = None
+        self._loaded = None
+
+    def ping(self) -> bool:
+        return True
