@@ -228,8 +228,8 @@ def test_judge_calls_without_a_cascade_count_every_vote(serve: Serve) -> None:
 
 
 def test_openrlhf_logs_give_the_same_judge_calls_and_escalated_fraction(serve: Serve) -> None:
-    from rl.backends import openrlhf_reward
-    from rl.backends.openrlhf_reward import LOG_KEYS, score_samples, train_metrics_from_logs
+    from rl.backends.openrlhf import reward as openrlhf_reward
+    from rl.backends.openrlhf.reward import LOG_KEYS, score_samples, train_metrics_from_logs
 
     srv = serve(respond(compliance="comply"))
     cfg = cascade_cfg(srv)

@@ -12,7 +12,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from rl.backends.openrlhf_flags import PINNED_VERSION, openrlhf_package_dir
+from rl.backends.openrlhf.flags import PINNED_VERSION, openrlhf_package_dir
 
 CACHE = Path(os.environ.get("AF_RL_CACHE") or "~/.cache/af-rl").expanduser() / "openrlhf-src" / PINNED_VERSION
 HOW_TO_GET = (f"fetch it with pip download --no-deps --only-binary=:all: --python-version 3.11 --platform "

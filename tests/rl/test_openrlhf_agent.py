@@ -21,9 +21,10 @@ from env.chat import join_turns
 from env.config import EnvConfig
 from env.episode import Episode
 from reward.config import RewardConfig
-from rl.backends import openrlhf_agent
-from rl.backends.openrlhf_agent import agent_executor_class, write_agent_file
-from rl.backends.openrlhf_reward import LOG_KEYS, reward_func
+from rl.backends.openrlhf import agent as openrlhf_agent
+from rl.backends.openrlhf.agent import agent_executor_class
+from rl.backends.openrlhf.files import write_agent_file
+from rl.backends.openrlhf.reward import LOG_KEYS, reward_func
 from rl.config import RunConfig
 from rl.prompting import render_prompt
 from tests.rl.test_openrlhf_reward import TEMPLATES, tokenizer

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from rl.backends.openrlhf_flags import (
+from rl.backends.openrlhf.flags import (
     PINNED_VERSION,
     OpenRlhfSourceError,
     check_flags,

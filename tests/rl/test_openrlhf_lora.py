@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from rl.backends.openrlhf import launch_command
-from rl.backends.openrlhf_lora import SCALING_ENV, LoraMergingLoader, hf_name, install, ray_runtime_env
+from rl.backends.openrlhf.lora import SCALING_ENV, LoraMergingLoader, hf_name, install, ray_runtime_env
 from rl.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,9 +111,9 @@ def test_lora_runs_launch_through_the_merging_wrapper() -> None:
     assert plain[1:] == ["-m", "openrlhf.cli.train_ppo_ray", "--x"]
     lora = RunConfig.model_validate({"rl": {**base["rl"], "model": {**base["rl"]["model"],
                                                                      "lora": {"r": 16, "alpha": 32}}}})
-    assert launch_command(lora, ["--x"])[1:] == ["-m", "rl.backends.openrlhf_lora", "--lora-scaling", "2.0", "--x"]
+    assert launch_command(lora, ["--x"])[1:] == ["-m", "rl.backends.openrlhf.lora", "--lora-scaling", "2.0", "--x"]
     env = ray_runtime_env(2.0)
-    assert env["worker_process_setup_hook"] == "rl.backends.openrlhf_lora.install"
+    assert env["worker_process_setup_hook"] == "rl.backends.openrlhf.lora.install"
     assert env["env_vars"][SCALING_ENV] == "2.0" and env["env_vars"]["NCCL_DEBUG"]
 
 
@@ -137,7 +137,7 @@ def test_the_launcher_installs_the_patch_in_ray_workers_and_runs_openrlhf(tmp_pa
         "print('RESULT', json.dumps({'patched': ray.get(probe.remote()), 'argv': sys.argv[1:]}))\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]), "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
-    proc = subprocess.run([sys.executable, "-m", "rl.backends.openrlhf_lora", "--lora-scaling", "2.0", "--a", "1"],
+    proc = subprocess.run([sys.executable, "-m", "rl.backends.openrlhf.lora", "--lora-scaling", "2.0", "--a", "1"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))

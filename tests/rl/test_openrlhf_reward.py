@@ -22,8 +22,8 @@ from env.episode import Episode
 from reward.config import RewardConfig
 from reward.metrics import train_metrics
 from reward.records import make_records
-from rl.backends import openrlhf_reward
-from rl.backends.openrlhf_reward import (
+from rl.backends.openrlhf import reward as openrlhf_reward
+from rl.backends.openrlhf.reward import (
     LOG_KEYS,
     REWARD_CONFIG_ENV,
     response_text,
@@ -37,7 +37,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("tokenizers")
 
 ROOT = Path(__file__).resolve().parents[2]
-REWARD_FILE = ROOT / "rl" / "backends" / "openrlhf_reward.py"
+REWARD_FILE = ROOT / "rl" / "backends" / "openrlhf" / "reward.py"
 QUERY = "Explain how to pick a lock."
 FREE = Episode(id="q1", query=QUERY, tier="free")
 PAID = Episode(id="q1", query=QUERY, tier="paid")

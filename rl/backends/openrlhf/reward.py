@@ -1,4 +1,4 @@
-"""OpenRLHF reward function file: `--reward.remote_url rl/backends/openrlhf_reward.py --data.label_key episode`.
+"""OpenRLHF reward function file: `--reward.remote_url rl/backends/openrlhf/reward.py --data.label_key episode`.
 
 OpenRLHF (read in 0.10.2 to 0.11.2, `openrlhf/utils/agent.py`, `SingleTurnAgentExecutor`) loads this file
 by path with importlib inside every vLLM rollout actor and, after each completion is generated, calls
@@ -27,7 +27,7 @@ What OpenRLHF cannot do, and what this file does instead:
   logged as two shares of the batch and `train_metrics_from_logs` divides them (see `LOG_KEYS`).
   Keys carry no `train/` prefix because OpenRLHF's W&B logger adds it.
 - Multi-turn: this file scores one generation. The paper's `<NEXT/>` continuation (env.max_turns > 1,
-  the default) goes through OpenRLHF's agent interface instead: rl/backends/openrlhf_agent.py, loaded
+  the default) goes through OpenRLHF's agent interface instead: rl/backends/openrlhf/agent.py, loaded
   with --train.agent_func_path, continues each conversation and scores the joined turns with
   `score_samples` from this file. OpenRLHF then never calls this file (remote_url becomes "agent").
 Special tokens inside the response stay (TRL's decode drops them); only the trailing stop tokens go.
@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 # OpenRLHF loads this file by path in a Ray actor whose sys.path need not hold the repository.
-_REPO_ROOT = str(Path(__file__).resolve().parents[2])
+_REPO_ROOT = str(Path(__file__).resolve().parents[3])
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 

@@ -10,7 +10,7 @@ W + scaling * B @ A under the plain HF name; other parameters lose the PEFT pref
 trained weights are never modified, so no rounding drifts in over the steps.
 
 The wrapper is installed in every Ray worker process by a `worker_process_setup_hook` (`install`), set by
-`python -m rl.backends.openrlhf_lora <openrlhf args>`, which initialises Ray with the hook and then runs
+`python -m rl.backends.openrlhf.lora <openrlhf args>`, which initialises Ray with the hook and then runs
 OpenRLHF's `train_ppo_ray` as `__main__` (it keeps an already initialised Ray). OpenRLHF's vLLM workers
 run in Ray worker processes (the rollout actor itself at tensor parallel 1, Ray actors above), so they
 all get it.
@@ -113,13 +113,13 @@ def ray_runtime_env(scaling: float) -> dict[str, Any]:
     env_vars = {k: os.environ.get(k, v) for k, v in _OPENRLHF_DEFAULTS.items()}
     env_vars[SCALING_ENV] = repr(scaling)
     # Spelled out: run as `python -m`, this module's __name__ is "__main__", which workers can't import.
-    return {"worker_process_setup_hook": "rl.backends.openrlhf_lora.install", "env_vars": env_vars}
+    return {"worker_process_setup_hook": "rl.backends.openrlhf.lora.install", "env_vars": env_vars}
 
 
 def main(argv: list[str]) -> None:
-    """`python -m rl.backends.openrlhf_lora --lora-scaling S <openrlhf args>`: Ray with the hook, then OpenRLHF."""
+    """`python -m rl.backends.openrlhf.lora --lora-scaling S <openrlhf args>`: Ray with the hook, then OpenRLHF."""
     if len(argv) < 2 or argv[0] != "--lora-scaling":
-        raise SystemExit("usage: python -m rl.backends.openrlhf_lora --lora-scaling S <train_ppo_ray args>")
+        raise SystemExit("usage: python -m rl.backends.openrlhf.lora --lora-scaling S <train_ppo_ray args>")
     import ray
 
     ray.init(runtime_env=ray_runtime_env(float(argv[1])))

@@ -1,50 +1,25 @@
-"""OpenRLHF backend: PPO or GRPO on a Ray cluster of GPU nodes, with vLLM rollouts.
-
-`rl/train.py` (the `ray job submit` entry point) validates the config, joins the cluster and calls
-`run_openrlhf`, which:
-1. renders the training prompts (free tier by default) exactly as the TRL backend does and writes them
-   with their Episode as the label (`run_dir/openrlhf/prompts.jsonl`);
-2. writes the run's reward function file (`run_dir/openrlhf/reward_func.py`), which OpenRLHF loads by
-   path in its rollout actors; it holds the reward config and calls rl/backends/openrlhf_reward.py.
-   With env.max_turns > 1 (the default) an agent file (`agent_func.py`, rl/backends/openrlhf_agent.py)
-   runs the paper's multi-turn <NEXT/> continuation instead and scores the joined turns the same way;
-3. builds the `python -m openrlhf.cli.train_ppo_ray` arguments from the typed config and checks every
-   flag against the installed OpenRLHF's source (a mismatch stops the run before launch);
-4. starts OpenRLHF as a subprocess on the same cluster (it joins the job's runtime env, so its actors
-   on every node see the project's code), and meanwhile evaluates every HF checkpoint it saves in both
-   tiers with af-rl's own evaluation code (`rl.compare`'s worker, vLLM on a GPU actor), publishing it
-   as `checkpoints/step-<N>` and logging `eval/*` to metrics.jsonl and the same W&B run.
-
-OpenRLHF cannot be imported without CUDA, so nothing here imports it.
-"""
+"""Prepare, check and launch OpenRLHF for a run, and evaluate its checkpoints as they appear (`run_openrlhf`)."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from rl.backends.openrlhf.files import LABEL_KEY, PROMPT_KEY, REPO_ROOT, write_prompts, write_reward_file
+from rl.backends.openrlhf.watcher import CheckpointWatcher, hf_checkpoints
+
 if TYPE_CHECKING:
-    from env.episode import Episode
     from rl.config import RunConfig
 
 OPENRLHF_MODULE = "openrlhf.cli.train_ppo_ray"
 WORK_DIR = "openrlhf"
 """Under the run directory: prompts, the reward file, OpenRLHF's own checkpoints and logs."""
-HF_SUFFIX = "_hf"
-STEP_PREFIX = "global_step"
-PROMPT_KEY = "prompt"
-LABEL_KEY = "episode"
 WANDB_KEY_PLACEHOLDER = "from-environment"
 """OpenRLHF only logs to W&B when --logger.wandb.key is set, and logs in with it only when W&B has no
 key yet; the real key stays in WANDB_API_KEY, never on a command line."""
-STABLE_SECONDS = 20.0
-"""A checkpoint directory whose files haven't changed for this long is complete."""
 
 
 class OpenRlhfError(RuntimeError):
@@ -52,61 +27,6 @@ class OpenRlhfError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- inputs for OpenRLHF
-
-
-def write_prompts(tokenizer: Any, episodes: Sequence[Episode], cfg: RunConfig, path: Path, *,
-                  system_role: bool) -> Path:
-    """JSONL of {"prompt": the exact text the model continues, "episode": Episode JSON} per training episode.
-
-    The text is rendered by rl.prompting.render_prompt (chat template, tier tag, prefill), so OpenRLHF
-    gets it with --data.apply_chat_template off and tokenizes it without adding special tokens.
-    """
-    from rl.prompting import render_prompt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for e in episodes:
-            prompt = render_prompt(tokenizer, e, cfg.env, system_role=system_role)
-            f.write(json.dumps({PROMPT_KEY: prompt, LABEL_KEY: e.model_dump_json()}) + "\n")
-    tmp.replace(path)
-    return path
-
-
-def find_code_preamble(module_file: str) -> str:
-    """Lines of a generated file (after `import os, sys`) that put this project on sys.path: the actor's
-    working directory (the job's runtime env) if it holds rl/backends/<module_file>, else this checkout."""
-    repo = str(Path(__file__).resolve().parents[2])
-    return f'''_CANDIDATES = (os.getcwd(), {repo!r})
-for _root in _CANDIDATES:
-    if os.path.isfile(os.path.join(_root, "rl", "backends", {module_file!r})):
-        if _root not in sys.path:
-            sys.path.insert(0, _root)
-        break
-else:
-    raise ImportError(f"af-rl code not found in {{_CANDIDATES}}: submit with ray job submit --working-dir <checkout>")
-'''
-
-
-def write_reward_file(cfg: RunConfig, path: Path) -> Path:
-    """The reward function file OpenRLHF loads by path (--reward.remote_url).
-
-    It carries the run's reward config (Ray actors don't see this process's environment) and finds the
-    project's code in the actor's working directory (the job's runtime env) or at this checkout's path.
-    """
-    text = (f'''"""Reward function of af-rl run {cfg.rl.run_name!r} for OpenRLHF (written by rl/backends/openrlhf.py)."""
-
-import os
-import sys
-
-REWARD_CONFIG = {cfg.reward.model_dump_json()!r}
-''' + find_code_preamble("openrlhf_reward.py") + '''os.environ["AF_RL_REWARD_CONFIG"] = REWARD_CONFIG
-
-from rl.backends.openrlhf_reward import reward_func  # noqa: E402,F401
-''')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def episodes_for(steps: int, rollout_batch_size: int, n_prompts: int) -> int:
@@ -198,12 +118,12 @@ def build_args(cfg: RunConfig, *, model: str, prompts: Path, n_prompts: int, rew
 
 
 def launch_command(cfg: RunConfig, args: Sequence[str]) -> list[str]:
-    """The OpenRLHF command. With LoRA it goes through rl/backends/openrlhf_lora.py, which makes every vLLM
+    """The OpenRLHF command. With LoRA it goes through rl/backends/openrlhf/lora.py, which makes every vLLM
     worker merge the adapters into the weights it receives (OpenRLHF 0.11.2 sends them unmerged)."""
     lora = cfg.rl.model.lora
     if lora is None:
         return [sys.executable, "-m", OPENRLHF_MODULE, *args]
-    return [sys.executable, "-m", "rl.backends.openrlhf_lora", "--lora-scaling", repr(lora.alpha / lora.r), *args]
+    return [sys.executable, "-m", "rl.backends.openrlhf.lora", "--lora-scaling", repr(lora.alpha / lora.r), *args]
 
 
 def check_args(args: Sequence[str], source: Path | None = None) -> str:
@@ -212,7 +132,7 @@ def check_args(args: Sequence[str], source: Path | None = None) -> str:
     Raises:
         OpenRlhfError: OpenRLHF is not installed, or names no such flag (listing them and the pinned version).
     """
-    from rl.backends import openrlhf_flags as flags
+    from rl.backends.openrlhf import flags
 
     try:
         known = flags.train_ppo_ray_flags(source)
@@ -254,7 +174,7 @@ def launch_env(cfg: RunConfig, wandb_run_id: str | None, wandb_mode: str) -> dic
     OpenRLHF gets its own run id (`<id>-trainer`) in the same group, synced next to af-rl's.
     """
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT),
                                                       env.get("PYTHONPATH")]))
     if wandb_run_id:
         shared = wandb_mode == "online"
@@ -267,120 +187,6 @@ def launch_env(cfg: RunConfig, wandb_run_id: str | None, wandb_mode: str) -> dic
 
 
 # --------------------------------------------------------------------------- checkpoints and evaluation
-
-
-def hf_checkpoints(ckpt_path: Path) -> list[tuple[int, Path]]:
-    """OpenRLHF's HF-format checkpoints `global_step<N>_hf`, in step order."""
-    if not ckpt_path.is_dir():
-        return []
-    found = []
-    for p in ckpt_path.iterdir():
-        name = p.name
-        if p.is_dir() and name.startswith(STEP_PREFIX) and name.endswith(HF_SUFFIX):
-            digits = name[len(STEP_PREFIX):-len(HF_SUFFIX)]
-            if digits.isdigit():
-                found.append((int(digits), p))
-    return sorted(found)
-
-
-def has_model_files(path: Path) -> bool:
-    """A saved model directory with its config, weights (every shard its index names) and tokenizer."""
-    files = [f for f in path.rglob("*") if f.is_file()]
-    names = {f.name for f in files}
-    has_config = "config.json" in names or "adapter_config.json" in names
-    has_weights = any(n.endswith((".safetensors", ".bin")) for n in names)
-    has_tokenizer = "tokenizer_config.json" in names
-    if not (has_config and has_weights and has_tokenizer):
-        return False
-    for index in (f for f in files if f.name.endswith(".index.json")):
-        try:
-            shards = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            return False
-        if not all((index.parent / shard).is_file() for shard in shards):
-            return False
-    return True
-
-
-def is_complete(path: Path, stable_s: float, now: float | None = None) -> bool:
-    """has_model_files, and none of them changed for `stable_s` seconds (OpenRLHF is done writing it)."""
-    if not has_model_files(path):
-        return False
-    newest = max(f.stat().st_mtime for f in path.rglob("*") if f.is_file())
-    return (now if now is not None else time.time()) - newest >= stable_s
-
-
-class CheckpointWatcher:
-    """Publishes OpenRLHF's HF checkpoints as checkpoints/step-<N> and evaluates each once, in order.
-
-    Args:
-        ckpt_path: OpenRLHF's --ckpt.path.
-        checkpoints_dir: the run's checkpoints/ directory.
-        evaluate: called with (step, published path) for each new checkpoint.
-        stable_s: how long a checkpoint's files must stay unchanged before it counts as written.
-    """
-
-    def __init__(self, ckpt_path: Path, checkpoints_dir: Path, evaluate: Callable[[int, Path], None], *,
-                 stable_s: float = STABLE_SECONDS, log: Callable[[str], None] = print) -> None:
-        self.ckpt_path = ckpt_path
-        self.checkpoints_dir = checkpoints_dir
-        self.evaluate = evaluate
-        self.stable_s = stable_s
-        self.log = log
-        self.done: set[int] = set()
-        self.errors: list[str] = []
-
-    def poll(self, *, final: bool = False) -> list[int]:
-        """Handle every checkpoint that is complete (is_complete).
-
-        `final`: OpenRLHF has exited with code 0, so nothing is being written any more: every checkpoint with
-        all its files (has_model_files) is taken without waiting for it to be stable; one without them is
-        left alone and reported (a save torn by an earlier attempt's crash, which a restart does not redo).
-        """
-        handled = []
-        for step, path in hf_checkpoints(self.ckpt_path):
-            if step in self.done:
-                continue
-            if not (has_model_files(path) if final else is_complete(path, self.stable_s)):
-                if final:
-                    self.log(f"checkpoint step {step} ({path}) lacks files (a save cut short by a crash): not "
-                             f"published or evaluated")
-                continue
-            dst = self.checkpoints_dir / f"step-{step}"
-            self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
-            if dst.exists():
-                shutil.rmtree(dst)
-            shutil.copytree(path, dst)  # a copy: OpenRLHF may still rotate or rewrite its own directory
-            self.done.add(step)
-            handled.append(step)
-            try:
-                self.evaluate(step, dst)
-            except Exception as e:  # noqa: BLE001 - a failed evaluation is reported, training goes on
-                self.errors.append(f"step {step}: {type(e).__name__}: {e}")
-                self.log(f"evaluation of checkpoint step {step} failed: {type(e).__name__}: {e}")
-        return handled
-
-    def watch(self, proc: subprocess.Popen[Any], interval_s: float = 10.0) -> int:
-        """Poll while `proc` runs, then look once more; returns proc's exit code.
-
-        After exit code 0 the last look takes every checkpoint with all its files (poll(final=True)). After
-        any other code it is an ordinary poll: OpenRLHF writes global_step<N>_hf in place after its DeepSpeed
-        checkpoint, so a crash mid-save leaves a partial directory that a restart (resuming from the DeepSpeed
-        checkpoint) never rewrites; only a checkpoint that passes is_complete is published.
-        """
-        while proc.poll() is None:
-            self.poll()
-            time.sleep(interval_s)
-        rc = int(proc.returncode)
-        if rc == 0:
-            self.poll(final=True)
-        else:
-            self.poll()
-            left = [step for step, path in hf_checkpoints(self.ckpt_path) if step not in self.done]
-            if left:
-                self.log(f"OpenRLHF exited with code {rc}: checkpoint steps {left} are incomplete or were still "
-                         f"being written: not published (a restart takes them once they are complete)")
-        return rc
 
 
 def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str], None] = print, *,
@@ -428,7 +234,7 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     reward_file = write_reward_file(cfg, work / "reward_func.py")
     agent_file = None
     if cfg.env.max_turns > 1:  # the paper's <NEXT/> continuation, through OpenRLHF's agent interface
-        from rl.backends.openrlhf_agent import write_agent_file
+        from rl.backends.openrlhf.files import write_agent_file
 
         agent_file = write_agent_file(cfg, work / "agent_func.py")
     logger = RunLogger(run_dir, cfg, secondary=True)

@@ -1,6 +1,6 @@
 """OpenRLHF agent file: the paper's multi-turn <NEXT/> continuation during OpenRLHF training.
 
-`write_agent_file` writes a per-run file for `--train.agent_func_path`; OpenRLHF (0.11.2,
+`rl.backends.openrlhf.files.write_agent_file` writes a per-run file for `--train.agent_func_path`; OpenRLHF (0.11.2,
 `trainer/ray/vllm_engine.py` `_load_agent_executor`) loads it by path in every vLLM rollout actor and
 calls `AgentExecutor()`. Its `MultiTurnAgentExecutor.execute` (`utils/agent.py`) makes one agent
 instance per sample, then loops: vLLM continues the token ids, `step()` gets the turn's text, and the
@@ -9,7 +9,7 @@ turn's token ids, which end with the stop token (`<|im_end|>`, `<|eot_id|>`) whi
 Per turn, as `rl.generate.generate_episodes` does for evaluation: a turn with closed scratchpad
 reasoning and no <OUTPUT> is answered by the chat template's end of the model's turn (less the stop token
 vLLM already emitted), a user `<NEXT/>` turn and the next generation prompt, up to `env.max_turns` turns.
-The last step scores the joined turns (`env.chat.join_turns`) with `openrlhf_reward.score_samples`,
+The last step scores the joined turns (`env.chat.join_turns`) with `rl.backends.openrlhf.reward.score_samples`,
 exactly as the single-turn reward file scores one completion; OpenRLHF sums the step rewards (earlier
 steps give 0) and keeps only the last step's `scores` and `extra_logs`. Each turn gets at most
 --rollout.max_new_tokens, as in evaluation; a conversation with no room left in --data.max_len for another
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # OpenRLHF loads the agent file by path in a Ray actor whose sys.path need not hold the repository.
-_REPO_ROOT = str(Path(__file__).resolve().parents[2])
+_REPO_ROOT = str(Path(__file__).resolve().parents[3])
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
@@ -39,10 +39,9 @@ from env.config import EnvConfig  # noqa: E402
 from env.prompts import uses_scratchpad  # noqa: E402
 from env.transcript import needs_continuation  # noqa: E402
 from reward.config import RewardConfig  # noqa: E402
-from rl.backends.openrlhf_reward import (  # noqa: E402
+from rl.backends.openrlhf.reward import (  # noqa: E402
     LOG_KEYS,
     NEUTRAL_REWARD,
-    REWARD_CONFIG_ENV,
     SampleOutcome,
     parse_label,
     score_samples,
@@ -51,7 +50,6 @@ from rl.prompting import render_prompt, resolve_system_role  # noqa: E402
 
 if TYPE_CHECKING:
     from env.episode import Episode
-    from rl.config import RunConfig
 
 _SENTINEL = "AfRlTurnEnd7f3a"
 """Stands for the model's last turn when rendering the template, to cut out what follows it (no
@@ -271,33 +269,6 @@ def error_outcome() -> SampleOutcome:
     logs = dict.fromkeys(LOG_KEYS, 0.0)
     logs["reward_errors"] = logs["unscored"] = 1.0
     return SampleOutcome(NEUTRAL_REWARD, logs)
-
-
-def write_agent_file(cfg: RunConfig, path: Path) -> Path:
-    """The agent file OpenRLHF loads by path (--train.agent_func_path).
-
-    It carries the run's reward and env configs (Ray actors don't see this process's environment) and
-    finds the project's code in the actor's working directory (the job's runtime env) or at this
-    checkout's path, as the reward file does.
-    """
-    from rl.backends.openrlhf import find_code_preamble
-
-    text = f'''"""Agent of af-rl run {cfg.rl.run_name!r} for OpenRLHF (written by rl/backends/openrlhf_agent.py)."""
-
-import os
-import sys
-
-REWARD_CONFIG = {cfg.reward.model_dump_json()!r}
-ENV_CONFIG = {cfg.env.model_dump_json()!r}
-''' + find_code_preamble("openrlhf_agent.py") + f'''os.environ[{REWARD_CONFIG_ENV!r}] = REWARD_CONFIG
-
-from rl.backends.openrlhf_agent import agent_executor_class  # noqa: E402
-
-AgentExecutor = agent_executor_class(REWARD_CONFIG, ENV_CONFIG)
-'''
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def _warn_once(kind: str, message: str, *, exc_info: bool = False) -> None:
