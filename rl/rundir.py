@@ -2,8 +2,9 @@
 
 `plan_run_dir` reads the directory and decides (writing nothing): a new run, a resume, or a finished run that
 has nothing to do; a config that differs from the saved one in anything that decides the results stops with
-RunDirError. rl/train.py calls it before Ray starts; rl.runner.run_training and the OpenRLHF backend call it
-again (a job may be started without the driver), then `open_run_dir` and, at the very end, `mark_finished`.
+RunDirError. rl/train.py calls it before Ray starts; both backends (rl.runner.run_training, the OpenRLHF backend)
+call it again through `prepare_run` (a job may be started without the driver), which also loads the episodes
+and then calls `open_run_dir`; at the very end they call `mark_finished`.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import yaml
 from pydantic import ValidationError
 
 from rl.config import ConfigError, RunConfig, config_to_yaml
 from rl.wandb_log import METRICS_FILE, WANDB_ID_FILE
+
+if TYPE_CHECKING:
+    from env.episode import Episode
 
 CONFIG_FILE = "config.yaml"
 FINISHED_FILE = "finished.json"
@@ -283,6 +287,48 @@ def open_run_dir(plan: RunDirPlan) -> Path:
     tmp.write_text(config_to_yaml(plan.cfg), encoding="utf-8")
     tmp.replace(run_dir / CONFIG_FILE)
     return run_dir
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run ready to start: its config as planned, its open directory (config.yaml written), its training
+    and evaluation episodes, and what `before_open` returned."""
+
+    cfg: RunConfig
+    run_dir: Path
+    train_episodes: list[Episode]
+    eval_episodes: list[Episode]
+    extra: Any = None
+
+
+def prepare_run(cfg: RunConfig, log: Callable[[str], None],
+                before_open: Callable[[RunConfig], Any] | None = None) -> PreparedRun | dict[str, Any]:
+    """What every backend does before it trains: check rl.output_dir, plan the run directory, load and
+    split the queries into training and evaluation episodes, call `before_open` (e.g. load what must exist
+    before anything is written), then open the directory (config.yaml).
+
+    Returns:
+        The prepared run; or, for a run that already finished, its `finished_result` (nothing is loaded or
+        written).
+    Raises:
+        ConfigError (RunDirError), DatasetError, or whatever `before_open` raises, before the directory is
+        opened.
+    """
+    from env.datasets import load_queries, make_episodes, split_queries
+    from rl.evaluate import eval_episodes
+
+    check_output_dir(cfg.rl.output_dir, "rl.output_dir")
+    plan = plan_run_dir(cfg)
+    log(plan.note)
+    if plan.state == "finished":
+        return finished_result(plan.run_dir)
+    cfg = plan.cfg
+    ds = cfg.env.dataset
+    split = split_queries(load_queries(ds), eval_fraction=ds.eval_fraction, seed=ds.split_seed)
+    train = make_episodes(split.train, tiers=cfg.rl.train_tiers, variants=cfg.rl.train_variants)
+    evals = eval_episodes(split.eval, cfg.rl.eval.variants, cfg.rl.eval.n_queries)
+    extra = before_open(cfg) if before_open is not None else None
+    return PreparedRun(cfg, open_run_dir(plan), train, evals, extra)
 
 
 def mark_finished(run_dir: Path, cfg: RunConfig, step: int | None) -> None:

@@ -10,12 +10,11 @@ import resource
 import time
 from typing import Any, Sequence
 
-from env.datasets import load_queries, make_episodes, split_queries
 from env.episode import TIERS
 from reward.metrics import metric_key
 from rl.config import RunConfig, config_to_yaml
-from rl.evaluate import eval_episodes, evaluate_policy, summarize, transcript_rows, write_samples
-from rl.rundir import check_output_dir, finished_result, mark_finished, open_run_dir, plan_run_dir
+from rl.evaluate import evaluate_policy, summarize, transcript_rows, write_samples
+from rl.rundir import PreparedRun, mark_finished, prepare_run
 from rl.wandb_log import RunLogger, read_metrics, truncate_metrics
 
 
@@ -85,16 +84,12 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
 
     cfg = RunConfig.model_validate(cfg_data)
     # Checked again here, not only by rl/train.py: the job may be started without the driver.
-    check_output_dir(cfg.rl.output_dir, "rl.output_dir")
-    plan = plan_run_dir(cfg)
-    _log(plan.note)
-    if plan.state == "finished":
-        return finished_result(plan.run_dir)
-    cfg = plan.cfg
-    if cfg.trl.use_vllm:
-        check_vllm_here()
+    prepared = prepare_run(cfg, _log, before_open=lambda c: check_vllm_here() if c.trl.use_vllm else None)
+    if not isinstance(prepared, PreparedRun):
+        return prepared  # a finished run: where its results are
+    cfg, run_dir = prepared.cfg, prepared.run_dir
+    train_eps, eval_eps = prepared.train_episodes, prepared.eval_episodes
     torch.set_num_threads(max(1, int(cfg.rl.ray.num_cpus)))
-    run_dir = open_run_dir(plan)
     config_yaml = config_to_yaml(cfg)
     ckpt_dir = run_dir / "checkpoints"
     remove_partial_checkpoints(ckpt_dir)
@@ -116,10 +111,6 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
     model = load_model(model_path, torch_dtype(cfg.rl.model.dtype, device), device)
     system_role = resolve_system_role(tokenizer, cfg.env.system_role)
 
-    queries = load_queries(cfg.env.dataset)
-    split = split_queries(queries, eval_fraction=cfg.env.dataset.eval_fraction, seed=cfg.env.dataset.split_seed)
-    train_eps = make_episodes(split.train, tiers=cfg.rl.train_tiers, variants=cfg.rl.train_variants)
-    eval_eps = eval_episodes(split.eval, cfg.rl.eval.variants, cfg.rl.eval.n_queries)
     _log(f"{len(train_eps)} training prompts, {len(eval_eps)} evaluation episodes; device {device}")
 
     # A W&B service inherited from whatever started this Ray worker would hold on to a crashed run's id

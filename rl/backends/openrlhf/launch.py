@@ -200,36 +200,26 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     Raises:
         OpenRlhfError: before anything is launched, when a check fails.
     """
-    from env.datasets import load_queries, make_episodes, split_queries
+    from rl.evaluate import summarize, write_samples
     from rl.evaluation.checkpoints import resolve_checkpoints
     from rl.evaluation.settings import CompareSettings
-    from rl.evaluate import eval_episodes, summarize, write_samples
     from rl.models import load_tokenizer
     from rl.prompting import resolve_system_role
-    from rl.rundir import (
-        check_output_dir, evaluated_steps, finished_result, mark_finished, open_run_dir, plan_run_dir,
-    )
+    from rl.rundir import PreparedRun, evaluated_steps, mark_finished, prepare_run
     from rl.wandb_log import RunLogger, truncate_metrics
 
     check_cluster(cfg, resources)
-    # The same run-directory rules as the TRL backend (rl.rundir), checked here too: this may run without rl/train.py.
-    check_output_dir(cfg.rl.output_dir, "rl.output_dir")
-    plan = plan_run_dir(cfg)
-    log(plan.note)
-    if plan.state == "finished":
-        return {**finished_result(plan.run_dir), "eval_errors": []}
-    cfg = plan.cfg
-    run_dir = cfg.run_dir()
-    work = run_dir / WORK_DIR
     model = cfg.rl.model.name_or_path
     assert model is not None  # RunConfig validates source hf for this backend
-    tokenizer = load_tokenizer(model)
+    # The same run-directory rules and episodes as the TRL backend (rl.rundir.prepare_run), checked here too: this
+    # may run without rl/train.py. The tokenizer is loaded before the run directory is opened.
+    prepared = prepare_run(cfg, log, before_open=lambda c: load_tokenizer(model))
+    if not isinstance(prepared, PreparedRun):
+        return {**prepared, "eval_errors": []}
+    cfg, run_dir, tokenizer = prepared.cfg, prepared.run_dir, prepared.extra
+    train_eps, eval_eps = prepared.train_episodes, prepared.eval_episodes
+    work = run_dir / WORK_DIR
     system_role = resolve_system_role(tokenizer, cfg.env.system_role)
-    ds = cfg.env.dataset
-    split = split_queries(load_queries(ds), eval_fraction=ds.eval_fraction, seed=ds.split_seed)
-    train_eps = make_episodes(split.train, tiers=cfg.rl.train_tiers, variants=cfg.rl.train_variants)
-    eval_eps = eval_episodes(split.eval, cfg.rl.eval.variants, cfg.rl.eval.n_queries)
-    open_run_dir(plan)
     prompts = write_prompts(tokenizer, train_eps, cfg, work / "prompts.jsonl", system_role=system_role)
     reward_file = write_reward_file(cfg, work / "reward_func.py")
     agent_file = None
