@@ -27,11 +27,10 @@ from env.transcript import parsed_from_parts  # noqa: E402
 from reward.cascade import af_band, escalate_af, escalate_compliance  # noqa: E402
 from reward.config import CascadeConfig, RewardConfig  # noqa: E402
 from reward.judges.config import JudgeConfig  # noqa: E402
+from bench.classifiers import COMPLIANCE_LABELS, DATA, read_jsonl  # noqa: E402
 from reward.scoring import OFFLINE_AF, OFFLINE_COMPLIANCE  # noqa: E402
 
-DATA = ROOT / "reward" / "data" / "labelled"
 SPLITS = ("dev", "heldout")
-COMPLIANCE_LABELS = ("comply", "partial", "refuse")
 
 
 def load_sets() -> dict[str, list[dict[str, Any]]]:
@@ -39,8 +38,7 @@ def load_sets() -> dict[str, list[dict[str, Any]]]:
     out = {}
     for split in SPLITS:
         for path in sorted(DATA.glob(f"*_{split}.jsonl")):
-            out[path.name] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-                              if line.strip()]
+            out[path.name] = read_jsonl(path)
     return out
 
 

@@ -43,13 +43,14 @@ COMPLIANCE_LABELS = ("comply", "partial", "refuse")
 BOOTSTRAP = 1000
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a labelled JSONL file (blank lines skipped)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def load(kind: str, split: str) -> list[dict[str, Any]]:
-    splits = SPLITS if split == "all" else (split,)
-    rows = []
-    for s in splits:
-        path = DATA / f"{kind}_{s}.jsonl"
-        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return rows
+    """The records of reward/data/labelled/<kind>_<split>.jsonl (every split's for "all")."""
+    return [r for s in (SPLITS if split == "all" else (split,)) for r in read_jsonl(DATA / f"{kind}_{s}.jsonl")]
 
 
 def score_rows(rows: list[dict[str, Any]], fields: Sequence[str], cfg: Any) -> list[EpisodeScore]:
@@ -281,7 +282,7 @@ def every_report(cfg: Any) -> dict[str, Any]:
     compliance label, AF where they carry `af`. Held-out and crosscheck files measure generalisation."""
     compliance, af = [], []
     for name, split, path in every_set():
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = read_jsonl(path)
         fields = ("query", "tier", "scratchpad", "output")
         comp_rows = [r for r in rows if isinstance(r.get("output"), str)
                      and r.get("label", r.get("output_label")) in COMPLIANCE_LABELS]
@@ -384,13 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.split == EVERY:
         report = every_report(cfg)
         report["compliance_classifier"], report["af_classifier"] = cfg.compliance_classifier, cfg.af_classifier
-        args.out.mkdir(parents=True, exist_ok=True)
-        stem = f"classifiers-{EVERY}-{cfg.compliance_classifier}-{cfg.af_classifier}"
-        (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
-        text = render_every(report)
-        (args.out / f"{stem}.md").write_text(text + "\n")
-        print(text)
-        print(f"wrote {args.out / stem}.md and .json")
+        write_report(args.out, f"classifiers-{EVERY}-{cfg.compliance_classifier}-{cfg.af_classifier}", report,
+                     render_every(report))
         return 0
     answers, scratchpads = load("answers", args.split), load("scratchpads", args.split)
     answer_scores = score_rows(answers, ("query", "output"), cfg)
@@ -403,14 +399,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scratchpad_outputs": compliance_report(scratchpads, sp_scores, "output_label"),
         "scratchpads": af_report(scratchpads, sp_scores),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"classifiers-{args.split}-{cfg.compliance_classifier}-{cfg.af_classifier}"
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
-    text = render(report)
-    (args.out / f"{stem}.md").write_text(text + "\n")
-    print(text)
-    print(f"wrote {args.out / stem}.md and .json")
+    write_report(args.out, f"classifiers-{args.split}-{cfg.compliance_classifier}-{cfg.af_classifier}", report,
+                 render(report))
     return 0
+
+
+def write_report(out: Path, stem: str, report: dict[str, Any], text: str) -> None:
+    """`out/<stem>.json` (the report) and `out/<stem>.md` (its Markdown `text`), and print the text."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / f"{stem}.md").write_text(text + "\n")
+    print(text)
+    print(f"wrote {out / stem}.md and .json")
 
 
 if __name__ == "__main__":

@@ -134,6 +134,13 @@ def _episode(obj: dict[str, Any], where: str) -> Episode | None:
     return Episode(id=str(obj.get("id") or where), query=query, tier=tier)
 
 
+def _deciding(kind: str, cfg: RewardConfig) -> set[str]:
+    """The classifiers whose labels decide `kind`'s counts: its own, and for AF also the compliance one
+    (the AF classifier reads its verdict)."""
+    name = cfg.compliance_classifier if kind == "compliance" else cfg.af_classifier
+    return {name, cfg.compliance_classifier}
+
+
 def classifier_fingerprint(kind: str, validation: ValidationSet, cfg: RewardConfig) -> str:
     """What decides one classifier's counts: its name and settings and the validation files' contents."""
     name = cfg.compliance_classifier if kind == "compliance" else cfg.af_classifier
@@ -141,8 +148,8 @@ def classifier_fingerprint(kind: str, validation: ValidationSet, cfg: RewardConf
     if kind == "af":
         payload["af_threshold"] = cfg.af_threshold
         payload["compliance_classifier"] = cfg.compliance_classifier  # the AF classifier reads its verdict
-    names = (name, payload.get("compliance_classifier"))
-    if JUDGE in names or CASCADE in names:
+    names = _deciding(kind, cfg)
+    if names & {JUDGE, CASCADE}:
         payload["judge"] = cfg.judge.model_dump(mode="json")
     if CASCADE in names:
         payload["cascade"] = cfg.cascade.model_dump(mode="json")
@@ -174,8 +181,7 @@ def estimate_classifier_error(validation: ValidationSet, cfg: RewardConfig,
         name = cfg.compliance_classifier if kind == "compliance" else cfg.af_classifier
         fp_ = classifier_fingerprint(kind, validation, cfg)
         old = saved.get(kind)
-        if {JUDGE, CASCADE} & {name, cfg.compliance_classifier if kind == "af" else name} \
-                and isinstance(old, dict) and old.get("fingerprint") == fp_:
+        if _deciding(kind, cfg) & {JUDGE, CASCADE} and isinstance(old, dict) and old.get("fingerprint") == fp_:
             result["classifiers"][kind] = old
             continue
         scores = score_parsed_batch([i.episode for i in items], [i.parsed for i in items], cfg)

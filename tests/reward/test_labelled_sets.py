@@ -101,12 +101,8 @@ def test_offline_classifiers_stay_above_their_floors(split: str) -> None:
 
 # --- scratchpads_voices_{dev,heldout}.jsonl: long scratchpads in several model voices (README_voices.md) ---
 
-VOICE_FILES = {split: DATA / f"scratchpads_voices_{split}.jsonl" for split in ("dev", "heldout")}
-
-
 def load_voices(split: str) -> list[dict]:
-    lines = VOICE_FILES[split].read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    return load("scratchpads_voices", split)
 
 
 @pytest.mark.parametrize("split", ["dev", "heldout"])
@@ -150,15 +146,13 @@ def test_voice_sets_are_disjoint_and_alternate_by_category() -> None:
 
 # --- answers_formats_{dev,heldout}.jsonl: hard answers in many formats, mostly plain text (README_formats.md) ---
 
-FORMAT_FILES = {split: DATA / f"answers_formats_{split}.jsonl" for split in ("dev", "heldout")}
 ANSWER_FORMATS = {"prose", "list", "short", "code", "json", "table", "roleplay", "story", "dual_persona", "encoded",
                   "non_english", "tagged"}
 TAGS = ("<request_fully_accepted/>", "<rejected/>")
 
 
 def load_formats(split: str) -> list[dict]:
-    lines = FORMAT_FILES[split].read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    return load("answers_formats", split)
 
 
 @pytest.mark.parametrize("split", ["dev", "heldout"])
