@@ -1,6 +1,7 @@
-"""The paper's multi-turn <NEXT/> continuation over any generation engine (rl/engines).
+"""The paper's multi-turn <NEXT/> continuation over any text generation engine (rl/engines).
 
-Used by periodic evaluation during training and by checkpoint comparison (rl/compare).
+Used by periodic evaluation during training and by checkpoint comparison (rl/compare). When to continue
+is rl.continuation's decision, shared with TRL's training rollouts and OpenRLHF's agent.
 """
 
 from __future__ import annotations
@@ -8,8 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 from env.chat import join_turns
-from env.prompts import uses_scratchpad
-from env.transcript import needs_continuation
+from rl.continuation import wants_next_turn
 from rl.prompting import render_prompt
 
 if TYPE_CHECKING:
@@ -45,5 +45,5 @@ def generate_episodes(
         texts = engine.generate(prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed + turn)
         for i, text in zip(pending, texts, strict=True):
             turns[i].append(text)
-        pending = [i for i in pending if uses_scratchpad(episodes[i].variant) and needs_continuation(turns[i][-1])]
+        pending = [i for i in pending if wants_next_turn(episodes[i].variant, turns[i], env_cfg.max_turns)]
     return [join_turns(t) for t in turns]

@@ -278,7 +278,7 @@ def test_template_failure_is_neutral_and_counted(openrlhf: Any, monkeypatch: pyt
     def broken(*args: Any, **kwargs: Any) -> str:
         raise RuntimeError("jinja exploded")
 
-    monkeypatch.setattr(openrlhf_agent, "render_prompt", broken)
+    monkeypatch.setattr(openrlhf_agent, "feedback_text", broken)
     response, engine, _ = run("chatml", FREE, [REASON, ANSWERS["comply"]])
     assert len(engine.requests) == 1
     assert response["reward"] == 0.0

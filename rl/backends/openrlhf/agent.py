@@ -36,8 +36,6 @@ if _REPO_ROOT not in sys.path:
 
 from env.chat import join_turns  # noqa: E402
 from env.config import EnvConfig  # noqa: E402
-from env.prompts import uses_scratchpad  # noqa: E402
-from env.transcript import needs_continuation  # noqa: E402
 from reward.config import RewardConfig  # noqa: E402
 from rl.backends.openrlhf.reward import (  # noqa: E402
     LOG_KEYS,
@@ -46,14 +44,11 @@ from rl.backends.openrlhf.reward import (  # noqa: E402
     parse_label,
     score_samples,
 )
-from rl.prompting import render_prompt, resolve_system_role  # noqa: E402
+from rl.continuation import feedback_text, wants_next_turn  # noqa: E402
+from rl.prompting import resolve_system_role  # noqa: E402
 
 if TYPE_CHECKING:
     from env.episode import Episode
-
-_SENTINEL = "AfRlTurnEnd7f3a"
-"""Stands for the model's last turn when rendering the template, to cut out what follows it (no
-whitespace, so templates that trim message content leave it whole)."""
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -95,32 +90,18 @@ class Conversation:
     def wants_next_turn(self) -> bool:
         """The latest turn reasons without answering, and the episode may take another turn."""
         ep = self.episode
-        return (ep is not None and uses_scratchpad(ep.variant) and len(self.turns) < self.env_cfg.max_turns
-                and getattr(self.output, "finish_reason", None) != "length" and needs_continuation(self.turns[-1]))
+        return ep is not None and wants_next_turn(ep.variant, self.turns, self.env_cfg.max_turns,
+                                                  cut=getattr(self.output, "finish_reason", None) == "length")
 
     def feedback_text(self) -> str:
-        """The template's text from the end of the model's latest turn to the next generation prompt.
-
-        Rendered with rl.prompting.render_prompt (so evaluation's continuation prompt follows the same
-        template), with the latest turn's content replaced by a sentinel. When the turn's last token is
-        a special token the text starts with (the end-of-turn token vLLM stopped on, which is in the
-        token ids but not in the text), it is left out, so it is not there twice.
-        """
+        """The template's text from the end of the model's latest turn to the next generation prompt,
+        less the stop token vLLM already emitted (rl.continuation.feedback_text)."""
         assert self.episode is not None
         tok = self.tokenizer
-        system_role = resolve_system_role(tok, self.env_cfg.system_role)
-        text = render_prompt(tok, self.episode, self.env_cfg, system_role=system_role,
-                             assistant_turns=[*self.turns[:-1], _SENTINEL])
-        at = text.rfind(_SENTINEL)
-        if at < 0:
-            raise ValueError("the chat template dropped the model's turn; cannot continue with <NEXT/>")
-        tail = text[at + len(_SENTINEL):]
         ids = list(getattr(self.output, "token_ids", None) or [])
-        if ids and tok.decode([ids[-1]], skip_special_tokens=True) == "":
-            stop = tok.decode([ids[-1]], skip_special_tokens=False)
-            if stop and tail.startswith(stop):
-                tail = tail[len(stop):]
-        return tail
+        system_role = resolve_system_role(tok, self.env_cfg.system_role)
+        return feedback_text(tok, self.episode, self.env_cfg, system_role=system_role, turns=self.turns,
+                             stop_token_id=ids[-1] if ids else None)
 
     def fits(self, feedback: str) -> bool:
         """Whether a next turn would have tokens left to generate (OpenRLHF stops the loop otherwise)."""
