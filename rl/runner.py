@@ -137,7 +137,7 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
                            after_save=lambda: plot_run(read_metrics(run_dir), run_dir / "plots")),
     ]
     dataset = build_train_dataset(tokenizer, train_eps, cfg, system_role=system_role)
-    trainer = make_trainer(model, tokenizer, dataset, cfg, str(ckpt_dir), device, callbacks)
+    trainer = make_trainer(model, tokenizer, dataset, cfg, str(ckpt_dir), device, callbacks, system_role=system_role)
     holder["trainer"] = trainer
     t_train = time.time()
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)

@@ -44,6 +44,12 @@ class TrlConfig(BaseModel):
     """auto: CUDA when available, else CPU (bf16 off)."""
     gradient_checkpointing: bool = False
     """Trade compute for memory on large models."""
+    rollouts: Literal["engine", "trl"] = "engine"
+    """Who generates training rollouts. engine: af-rl (rl/backends/trl_rollout.py), as evaluation generates:
+    <NEXT/> turns up to env.max_turns, the system prompt's KV cache shared, per-prompt seeded sampling (with
+    use_vllm, TRL's vLLM engine generates the turns). trl: GRPOTrainer's own generation, one turn per prompt."""
+    rollout_batch_size: int = Field(64, ge=1)
+    """Completions af-rl's HF engine generates together (trl.rollouts engine without vLLM)."""
     use_vllm: bool = False
     """Generate rollouts with vLLM in colocate mode (same GPUs as training; needs CUDA and the vllm package)."""
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1)

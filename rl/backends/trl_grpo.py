@@ -54,8 +54,13 @@ class TrlHelpfulOnlyReward:
         completions: list[Any],
         episode: list[str],
         log_metric: Callable[[str, float], None] | None = None,
+        af_completion: list[str] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
+        """`af_completion`: the joined turns of af-rl's rollouts (rl/backends/trl_rollout.py), read instead
+        of TRL's decoding of the ids, which holds the template's text between turns."""
+        if af_completion is not None:
+            completions = list(af_completion)
         if len(episode) != len(completions):
             raise ValueError(f"{len(completions)} completions for {len(episode)} episodes")
         records = self._records(episode, completions)
@@ -173,12 +178,32 @@ def build_train_dataset(tokenizer: Any, episodes: list[Episode], cfg: RunConfig,
     })
 
 
+def make_rollouts(tokenizer: Any, dataset: Any, cfg: RunConfig, *, system_role: bool) -> Any:
+    """The trainer's rollout_func for trl.rollouts "engine" (rl/backends/trl_rollout.py), else None."""
+    if cfg.trl.rollouts != "engine":
+        return None
+    from rl.backends.trl_rollout import EngineRollouts
+
+    episodes: dict[str, str] = {}
+    for prompt, episode in zip(dataset["prompt"], dataset["episode"], strict=True):
+        episodes.setdefault(prompt, episode)
+    return EngineRollouts(episodes, tokenizer, cfg.env, system_role=system_role,
+                          max_completion_length=cfg.trl.max_completion_length, temperature=cfg.trl.temperature,
+                          seed=cfg.rl.seed, batch_size=cfg.trl.rollout_batch_size)
+
+
 def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: RunConfig, output_dir: str, device: str,
-                 callbacks: list[Any]) -> Any:
-    """A GRPOTrainer wired to our reward and callbacks."""
+                 callbacks: list[Any], *, system_role: bool = True) -> Any:
+    """A GRPOTrainer wired to our reward, rollouts (trl.rollouts) and callbacks."""
+    import os
+
     from transformers import PrinterCallback
     from trl import GRPOTrainer
 
+    rollouts = make_rollouts(tokenizer, dataset, cfg, system_role=system_role)
+    if rollouts is not None:
+        # TRL warns on every run that rollout_func is experimental; the TRL version is pinned and tested.
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[TrlHelpfulOnlyReward(cfg.reward)],
@@ -187,6 +212,7 @@ def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: RunConfig, outpu
         processing_class=tokenizer,
         peft_config=build_peft_config(cfg),
         callbacks=callbacks,
+        rollout_func=rollouts,
     )
     trainer.remove_callback(PrinterCallback)  # LogCallback prints a compact line per step instead
     return trainer

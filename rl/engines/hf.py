@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -66,24 +67,60 @@ def prompt_seed(seed: int, prompt: str) -> int:
     return int.from_bytes(digest, "big") >> 1
 
 
+@dataclass(frozen=True)
+class Generated:
+    """One prompt's generation in token ids (HFEngine.generate_ids)."""
+
+    ids: list[int]
+    """The new tokens, through the stop token when generation stopped on one."""
+    logprobs: list[float]
+    """Log-probability of each new token under the distribution it was drawn from: softmax(logits /
+    temperature) after the model's own logits processors (at temperature 1 when greedy)."""
+    stopped: bool
+    """Ended on a stop token; False when cut by max_new_tokens."""
+
+
 class RowGumbel:
     """Logits processor for greedy generate(): adds per-row Gumbel noise to logits / temperature, so the
-    argmax is a sample from softmax(logits / temperature) drawn from that row's own generator."""
+    argmax is a sample from softmax(logits / temperature) drawn from that row's own generator.
+
+    It also records, per step, each row's log-probability of the token the argmax picks; generate()
+    picks exactly that token, as this is the last processor and decoding is greedy. temperature 0
+    adds no noise (plain greedy) and records log-probabilities at temperature 1.
+    """
 
     def __init__(self, seeds: Sequence[int], temperature: float) -> None:
         self.seeds = list(seeds)
         self.temperature = temperature
         self._generators: list[Any] | None = None
+        self.logprobs: list[Any] = []
+        """One tensor of shape (rows,) per generated step."""
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
-        if self._generators is None:
-            self._generators = [torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds]
-        vocab = scores.shape[-1]
-        u = torch.stack([torch.rand(vocab, generator=g, device=scores.device) for g in self._generators])
-        gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)))
-        return scores.float() / self.temperature + gumbel
+        scaled = scores.float() / self.temperature if self.temperature > 0 else scores.float()
+        if self.temperature > 0:
+            if self._generators is None:
+                self._generators = [torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds]
+            vocab = scores.shape[-1]
+            u = torch.stack([torch.rand(vocab, generator=g, device=scores.device) for g in self._generators])
+            picked = scaled - torch.log(-torch.log(u.clamp_min(1e-20)))
+        else:
+            picked = scaled
+        chosen = picked.argmax(dim=-1, keepdim=True)
+        self.logprobs.append(torch.log_softmax(scaled, dim=-1).gather(-1, chosen).squeeze(-1))
+        return picked
+
+
+def stop_token_ids(model: Any, tokenizer: Any) -> set[int]:
+    """The tokens generate() stops on: the model's generation config's eos ids, else the tokenizer's."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    if eos is None:
+        return set()
+    return {int(e) for e in eos} if isinstance(eos, (list, tuple)) else {int(eos)}
 
 
 class HFEngine:
@@ -145,26 +182,39 @@ class HFEngine:
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float, seed: int) -> list[str]:
         """One completion per prompt (greedy when temperature == 0), sampled from the prompt's own seeded
         stream; the caller's RNG state is untouched."""
-        import torch
-
         if not prompts:
             return []
+        ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        out = self.generate_ids(ids, max_new_tokens=max_new_tokens, temperature=temperature,
+                                seeds=[prompt_seed(seed, p) for p in prompts])
+        return self.tokenizer.batch_decode([g.ids for g in out], skip_special_tokens=True)
+
+    def generate_ids(self, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, temperature: float,
+                     seeds: Sequence[int]) -> list[Generated]:
+        """Generate from token ids: one `Generated` per prompt, row i sampled from its own stream
+        `seeds[i]` (so its tokens do not depend on the rest of the batch); greedy when temperature == 0.
+        The caller's RNG state is untouched."""
+        import torch
+
+        if len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
+        if not prompts:
+            return []
+        ids = [list(p) for p in prompts]
         device = next(self.model.parameters()).device
         devices = [device.index or 0] if device.type == "cuda" else []
+        stops = stop_token_ids(self.model, self.tokenizer)
         with torch.random.fork_rng(devices=devices), torch.no_grad():
-            torch.manual_seed(seed)
-            ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
             n_prefix = common_prefix_len(ids) if self.prefix_cache and supports_prefix_cache(self.model) else 0
             if n_prefix < MIN_PREFIX_TOKENS:
                 n_prefix = 0
             self.last_prefix_tokens = n_prefix
             prefix_cache = self._encode_prefix(ids[0][:n_prefix], device) if n_prefix else None
-            seeds = [prompt_seed(seed, p) for p in prompts]
-            out: list[str] = []
+            out: list[Generated] = []
             for start in range(0, len(ids), self.batch_size):
                 batch = ids[start : start + self.batch_size]
                 out.extend(self._generate_batch(batch, n_prefix, prefix_cache, device, max_new_tokens, temperature,
-                                                seeds[start : start + self.batch_size]))
+                                                seeds[start : start + self.batch_size], stops))
                 if self.progress is not None:
                     self.progress(len(batch))
         return out
@@ -175,7 +225,8 @@ class HFEngine:
         return self.model(input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
 
     def _generate_batch(self, batch: list[list[int]], n_prefix: int, prefix_cache: Any, device: Any,
-                        max_new_tokens: int, temperature: float, seeds: Sequence[int]) -> list[str]:
+                        max_new_tokens: int, temperature: float, seeds: Sequence[int],
+                        stops: set[int]) -> list[Generated]:
         import torch
         from transformers import LogitsProcessorList
 
@@ -192,11 +243,15 @@ class HFEngine:
             cache.batch_repeat_interleave(len(batch))
             kwargs["past_key_values"] = cache
         # Always greedy decoding; sampling comes from the per-row Gumbel noise (module docstring).
-        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        if temperature > 0:
-            sampling["logits_processor"] = LogitsProcessorList([RowGumbel(seeds, temperature)])
+        picker = RowGumbel(seeds, temperature)
         generated = self.model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                        pad_token_id=pad_id, **sampling, **kwargs)
-        return self.tokenizer.batch_decode(generated[:, input_ids.shape[1]:], skip_special_tokens=True)
-
-
+                                        pad_token_id=pad_id, do_sample=False, temperature=None, top_p=None,
+                                        top_k=None, logits_processor=LogitsProcessorList([picker]), **kwargs)
+        new = generated[:, input_ids.shape[1]:].tolist()
+        logprobs = torch.stack(picker.logprobs, dim=1).tolist() if picker.logprobs else [[] for _ in new]
+        out: list[Generated] = []
+        for row, lps in zip(new, logprobs, strict=True):
+            end = next((i + 1 for i, t in enumerate(row) if t in stops), None)
+            out.append(Generated(ids=row[:end] if end else row, logprobs=lps[:end] if end else lps[:len(row)],
+                                 stopped=end is not None))
+        return out
