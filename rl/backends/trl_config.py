@@ -50,6 +50,10 @@ class TrlConfig(BaseModel):
     use_vllm, TRL's vLLM engine generates the turns). trl: GRPOTrainer's own generation, one turn per prompt."""
     rollout_batch_size: int = Field(64, ge=1)
     """Completions af-rl's HF engine generates together (trl.rollouts engine without vLLM)."""
+    share_prefix: bool = True
+    """Compute the training log-probabilities with the batch's common prompt prefix (the system prompt) run
+    once, with gradients, instead of once per completion (rl/backends/trl_prefix.py): the same values and
+    gradients, much less compute and memory. Off with gradient_checkpointing (TRL's computation is used)."""
     use_vllm: bool = False
     """Generate rollouts with vLLM in colocate mode (same GPUs as training; needs CUDA and the vllm package)."""
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1)

@@ -116,8 +116,9 @@ def build_grpo_args(cfg: RunConfig, output_dir: str, device: str) -> Any:
 
     t = cfg.trl
     cpu = device == "cpu"
-    # transformers 5 warns on any explicit gradient_checkpointing value, so pass it only when wanted.
-    extra: dict[str, Any] = {"gradient_checkpointing": True} if t.gradient_checkpointing else {}
+    # transformers 5 renamed gradient_checkpointing (and warns on the old name); GRPOConfig turns it on
+    # unless told otherwise, so pass it always.
+    extra: dict[str, Any] = {"activation_checkpointing": t.gradient_checkpointing}
     if t.use_vllm:
         extra.update(use_vllm=True, vllm_mode="colocate", vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization,
                      vllm_tensor_parallel_size=t.vllm_tensor_parallel_size,
@@ -194,17 +195,21 @@ def make_rollouts(tokenizer: Any, dataset: Any, cfg: RunConfig, *, system_role: 
 
 def make_trainer(model: Any, tokenizer: Any, dataset: Any, cfg: RunConfig, output_dir: str, device: str,
                  callbacks: list[Any], *, system_role: bool = True) -> Any:
-    """A GRPOTrainer wired to our reward, rollouts (trl.rollouts) and callbacks."""
+    """A GRPOTrainer wired to our reward, rollouts (trl.rollouts), shared-prefix log-probs (trl.share_prefix)
+    and callbacks."""
     import os
 
     from transformers import PrinterCallback
     from trl import GRPOTrainer
 
+    from rl.backends.trl_prefix import prefix_sharing_trainer
+
+    trainer_class = prefix_sharing_trainer() if cfg.trl.share_prefix else GRPOTrainer
     rollouts = make_rollouts(tokenizer, dataset, cfg, system_role=system_role)
     if rollouts is not None:
         # TRL warns on every run that rollout_func is experimental; the TRL version is pinned and tested.
         os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    trainer = GRPOTrainer(
+    trainer = trainer_class(
         model=model,
         reward_funcs=[TrlHelpfulOnlyReward(cfg.reward)],
         args=build_grpo_args(cfg, output_dir, device),

@@ -239,7 +239,9 @@ def test_a_grpo_step_on_a_model_that_reasons_over_two_turns(two_turn: tuple[Any,
 
     monkeypatch.setattr(TrlHelpfulOnlyReward, "__call__", spy)
     trainer = make_trainer(copy.deepcopy(model), tok, dataset, cfg, str(tmp_path), "cpu", [], system_role=True)
+    shared_before = type(trainer).prefix_calls
     trainer.train()
+    assert type(trainer).prefix_calls > shared_before  # the log-probs shared the prompt (rl/backends/trl_prefix.py)
     [log] = [row for row in trainer.state.log_history if "completions/mean_length" in row]
     n1 = len(tok(REASON, add_special_tokens=False)["input_ids"]) + 1  # and the stop token
     n2 = len(tok(ANSWER, add_special_tokens=False)["input_ids"]) + 1
