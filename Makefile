@@ -47,7 +47,7 @@ test: setup $(CHROMIUM)
 test-fast: setup $(CHROMIUM)
 	$(BIN)/python -m pytest -q -m "not slow and not gpu"
 
-# Every benchmark, one after another (about 60 min on 2 cores; nothing else should run meanwhile).
+# Every benchmark, one after another (about 75 min on 2 cores; nothing else should run meanwhile).
 # Figures land in bench/results/*.json; bench/README.md reports them.
 bench: setup
 	$(BIN)/python bench/classifier_throughput.py
@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/judge_throughput.py --n 1000 --latency 0.1 --concurrency 64
 	$(BIN)/python bench/trl_overhead.py --repeats 3 --scaling
 	$(BIN)/python bench/prefix_cache.py --n-queries 4 --max-new-tokens 32 --repeats 3
+	$(BIN)/python bench/trl_rollouts.py --repeats 1
 	$(BIN)/python bench/demo_time.py
 	$(BIN)/python bench/demo_seeds.py --seeds 0,1,2,3,4
 

@@ -10,6 +10,7 @@ OpenRLHF's own loop). A turn that reasons in a closed scratchpad and opens no <O
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from env.config import EnvConfig
     from env.episode import Episode
     from rl.engines.hf import Generated
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 SENTINEL = "AfRlTurnEnd7f3a"
 """Stands for the model's last turn when rendering the template, to cut out what follows it (no
@@ -134,9 +138,13 @@ def continue_in_tokens(generator: TokenGenerator, tokenizer: Any, episodes: Sequ
             conv.turns.append(tokenizer.decode(ids, skip_special_tokens=True))
             if not wants_next_turn(episodes[i].variant, conv.turns, env_cfg.max_turns, cut=not conv.stopped):
                 continue
-            feedback = tokenizer(feedback_text(tokenizer, episodes[i], env_cfg, system_role=system_role,
-                                               turns=conv.turns, stop_token_id=ids[-1] if ids else None),
-                                 add_special_tokens=False)["input_ids"]
+            try:
+                text = feedback_text(tokenizer, episodes[i], env_cfg, system_role=system_role, turns=conv.turns,
+                                     stop_token_id=ids[-1] if ids else None)
+            except ValueError as e:  # a template that drops the turn: the conversation ends as it stands
+                _warn_once(str(e))
+                continue
+            feedback = tokenizer(text, add_special_tokens=False)["input_ids"]
             if len(conv.completion_ids) + len(feedback) >= max_completion_tokens:
                 continue  # no token left for another turn
             conv.completion_ids += feedback
@@ -145,6 +153,12 @@ def continue_in_tokens(generator: TokenGenerator, tokenizer: Any, episodes: Sequ
             still.append(i)
         pending = still
     return convs
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("af-rl rollouts: %s; such a conversation ends at that turn", message)
 
 
 def turn_seed(seed: int, turn: int) -> int:

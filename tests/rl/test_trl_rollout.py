@@ -251,3 +251,17 @@ def test_a_grpo_step_on_a_model_that_reasons_over_two_turns(two_turn: tuple[Any,
     else:
         assert seen == [[REASON] * 2]
         assert log["completions/mean_length"] == n1
+
+
+def test_a_template_that_drops_the_turn_ends_the_conversation(two_turn: tuple[Any, Any],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import rl.continuation as continuation
+
+    _, tok = two_turn
+    ep = _episode()
+    prompt = tok(render_prompt(tok, ep, ENV), add_special_tokens=False)["input_ids"]
+    monkeypatch.setattr(continuation, "render_prompt", lambda *a, **kw: "a template that drops the turn")
+    gen = ScriptedGenerator(tok, [REASON, ANSWER])
+    [conv] = continue_in_tokens(gen, tok, [ep], [prompt], ENV, system_role=True, max_completion_tokens=200,
+                                temperature=1.0, seeds=[5])
+    assert conv.turns == [REASON] and len(gen.calls) == 1
