@@ -76,21 +76,35 @@ def _ours(model: Any, ids: Any, mask: Any, keep: int, batch_size: int, pad: int)
     return out
 
 
-@pytest.mark.parametrize("batch_size", [3, 2])
-def test_values_and_gradients_match_trl(tok: Any, batch_size: int) -> None:
+def _lora(model: Any) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(3)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                  task_type="CAUSAL_LM"))
+    gen = torch.Generator().manual_seed(4)
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:  # B starts at zero: give it values, so gradients reach A too
+            torch.nn.init.normal_(p, std=0.1, generator=gen)
+    return peft_model
+
+
+@pytest.mark.parametrize(("batch_size", "lora"), [(3, False), (2, False), (3, True)])
+def test_values_and_gradients_match_trl(tok: Any, batch_size: int, lora: bool) -> None:
     ids, mask, keep = _batch(tok)
     n, _ = prefix_len(ids, mask, keep)
     assert n > 100  # the system prompt is shared
     completion_mask = mask[:, -keep:].bool()
     results = []
     for fn in (_trl, _ours):
-        model = _model(tok)
-        model.train()  # no dropout in this config, so train mode is deterministic
+        model = _lora(_model(tok)) if lora else _model(tok)
+        model.train()  # no dropout in this config (LoRA dropout 0), so train mode is deterministic
         args = (model, ids, mask, keep, batch_size) + ((tok.pad_token_id,) if fn is _ours else ())
         logps, ent = fn(*args)
         loss = (logps * completion_mask).sum() + 0.1 * (ent * completion_mask).sum()
         loss.backward()
-        results.append((logps.detach(), ent.detach(), {k: p.grad.clone() for k, p in model.named_parameters()}))
+        results.append((logps.detach(), ent.detach(),
+                        {k: p.grad.clone() for k, p in model.named_parameters() if p.requires_grad}))
     (ref, ref_ent, ref_grads), (got, got_ent, got_grads) = results
     # float32: the same sums in another order (KV cache vs one pass; shifted RoPE positions), ~1e-6 apart.
     assert torch.allclose(got[completion_mask], ref[completion_mask], atol=1e-4)
