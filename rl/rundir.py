@@ -153,10 +153,27 @@ def read_saved_config(run_dir: Path) -> tuple[dict[str, Any], Path] | None:
     if not isinstance(raw, dict):
         raise RunDirError(f"{path}: the run's saved config is not a mapping; move the directory away or set "
                           f"another rl.run_name")
+    raw = _as_it_ran(raw)
     try:
         return RunConfig.model_validate(raw).model_dump(mode="json"), path
     except ValidationError:  # saved by another version of af-rl: compare what it says
         return raw, path
+
+
+ADDED_LATER: dict[str, dict[str, Any]] = {"trl": {"rollouts": "trl", "share_prefix": False}}
+"""Keys added after runs were saved without them, with the value that gives what those runs did (today's
+default differs): TRL's own rollouts and per-row log-probs before 2026-12-07."""
+
+
+def _as_it_ran(raw: dict[str, Any]) -> dict[str, Any]:
+    """A saved config with the keys it predates (ADDED_LATER) set to what its run did, so that resuming it
+    under today's defaults is a difference, not a silent change of how it trains."""
+    out = dict(raw)
+    for section, keys in ADDED_LATER.items():
+        saved = out.get(section)
+        if saved is None or isinstance(saved, dict):
+            out[section] = {**keys, **(saved or {})}
+    return out
 
 
 def _fresh_name(cfg: RunConfig) -> RunConfig:

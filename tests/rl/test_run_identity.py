@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rl.config import ConfigError, RunConfig, load_config
 from rl.rundir import (
@@ -89,6 +90,22 @@ def test_a_config_that_decides_other_results_is_refused_naming_keys_and_ways_out
     assert str(run_dir) in msg and "rl.run_name=" in msg and "rl.resume=false" in msg
     assert str(tmp_path / "runs" / "demo_cpu-2") in msg
     assert _snapshot(tmp_path) == before
+
+
+def test_a_run_saved_before_af_rl_rollouts_resumes_only_as_it_ran(tmp_path: Path) -> None:
+    """A config.yaml without trl.rollouts / trl.share_prefix was trained by TRL's own generation: today's
+    defaults are a difference to refuse, and asking for the old behaviour resumes it."""
+    run_dir = _made_run(tmp_path)
+    for path in [run_dir / "config.yaml", *run_dir.glob("checkpoints/*/config.yaml")]:
+        saved = yaml.safe_load(path.read_text())
+        del saved["trl"]["rollouts"], saved["trl"]["share_prefix"]
+        path.write_text(yaml.safe_dump(saved))
+    with pytest.raises(RunDirError) as e:
+        plan_run_dir(_cfg(tmp_path))
+    differing = [line.strip() for line in str(e.value).splitlines() if line.startswith("  ")]
+    assert differing == ['trl.rollouts: "trl" -> "engine"', "trl.share_prefix: false -> true"]
+    plan = plan_run_dir(_cfg(tmp_path, "trl.rollouts=trl", "trl.share_prefix=false", "rl.max_steps=30"))
+    assert (plan.state, plan.step) == ("resume", 20)
 
 
 def test_max_steps_may_change_to_extend_a_run_and_the_change_is_recorded(tmp_path: Path) -> None:
