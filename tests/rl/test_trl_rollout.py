@@ -212,6 +212,7 @@ def test_vllm_generator_cuts_turns_and_reads_the_sampled_logprob(two_turn: tuple
     assert (b.ids, b.stopped) == ([5, 6, 7], False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rollouts", ["engine", "trl"])
 def test_a_grpo_step_on_a_model_that_reasons_over_two_turns(two_turn: tuple[Any, Any], rollouts: str,
                                                             tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
