@@ -185,9 +185,10 @@ def make_rollouts(tokenizer: Any, dataset: Any, cfg: RunConfig, *, system_role: 
         return None
     from rl.backends.trl_rollout import EngineRollouts
 
-    episodes: dict[str, str] = {}
+    episodes: dict[str, Episode] = {}
     for prompt, episode in zip(dataset["prompt"], dataset["episode"], strict=True):
-        episodes.setdefault(prompt, episode)
+        if prompt not in episodes:
+            episodes[prompt] = Episode.model_validate_json(episode)
     return EngineRollouts(episodes, tokenizer, cfg.env, system_role=system_role,
                           max_completion_length=cfg.trl.max_completion_length, temperature=cfg.trl.temperature,
                           seed=cfg.rl.seed, batch_size=cfg.trl.rollout_batch_size)

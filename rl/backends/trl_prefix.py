@@ -93,14 +93,12 @@ def prefix_sharing_trainer() -> type:
                                                logits_to_keep: int, batch_size: int | None = None,
                                                compute_entropy: bool = False, compute_aux_loss: bool = False,
                                                **kwargs: Any) -> Any:
-            if (compute_aux_loss or any(kwargs.get(k) is not None for k in _MULTIMODAL)
-                    or not self._can_share_prefix(model)):
-                return super()._get_per_token_logps_and_entropies(
-                    model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
-                    compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **kwargs)
+            eligible = (not compute_aux_loss and all(kwargs.get(k) is None for k in _MULTIMODAL)
+                        and self._can_share_prefix(model))
             out = shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep,
                                       batch_size=batch_size or input_ids.size(0), compute_entropy=compute_entropy,
-                                      autocast=self.accelerator.autocast, pad_id=self._tokenizer.pad_token_id)
+                                      autocast=self.accelerator.autocast,
+                                      pad_id=self._tokenizer.pad_token_id) if eligible else None
             if out is None:
                 return super()._get_per_token_logps_and_entropies(
                     model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,

@@ -46,7 +46,7 @@ class EngineRollouts:
     num_generations times before the call).
 
     Args:
-        episodes: each training prompt's text (the dataset's `prompt` column) -> its Episode JSON.
+        episodes: each training prompt's text (the dataset's `prompt` column) -> its episode.
         tokenizer: the policy's tokenizer.
         env_cfg: the run's env section (max_turns, the prompt template for <NEXT/> turns).
         system_role: whether the prompts send a system message (rl.prompting.resolve_system_role).
@@ -56,7 +56,7 @@ class EngineRollouts:
         batch_size: rows the HF engine generates together.
     """
 
-    def __init__(self, episodes: dict[str, str], tokenizer: Any, env_cfg: EnvConfig, *, system_role: bool,
+    def __init__(self, episodes: dict[str, Episode], tokenizer: Any, env_cfg: EnvConfig, *, system_role: bool,
                  max_completion_length: int, temperature: float, seed: int, batch_size: int = 64) -> None:
         self.episodes = episodes
         self.tokenizer = tokenizer
@@ -106,7 +106,7 @@ class EngineRollouts:
 
     def _episode(self, text: str) -> Episode:
         try:
-            return Episode.model_validate_json(self.episodes[text])
+            return self.episodes[text]
         except KeyError:
             raise ValueError("the trainer passed a prompt that is not in the training dataset; af-rl's rollouts "
                              "need the dataset built by rl.backends.trl_grpo.build_train_dataset") from None

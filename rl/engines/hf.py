@@ -99,15 +99,15 @@ class RowGumbel:
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
-        scaled = scores.float() / self.temperature if self.temperature > 0 else scores.float()
+        scaled = scores.float()
+        picked = scaled
         if self.temperature > 0:
+            scaled = scaled / self.temperature
             if self._generators is None:
                 self._generators = [torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds]
             vocab = scores.shape[-1]
             u = torch.stack([torch.rand(vocab, generator=g, device=scores.device) for g in self._generators])
             picked = scaled - torch.log(-torch.log(u.clamp_min(1e-20)))
-        else:
-            picked = scaled
         chosen = picked.argmax(dim=-1, keepdim=True)
         self.logprobs.append(torch.log_softmax(scaled, dim=-1).gather(-1, chosen).squeeze(-1))
         return picked

@@ -168,7 +168,7 @@ def test_rollouts_return_what_trl_needs(two_turn: tuple[Any, Any]) -> None:
     model, tok = two_turn
     eps = [_episode(), _episode()]
     texts = [render_prompt(tok, e, ENV) for e in eps]
-    roll = EngineRollouts({t: e.model_dump_json() for t, e in zip(texts, eps, strict=True)}, tok, ENV,
+    roll = EngineRollouts(dict(zip(texts, eps, strict=True)), tok, ENV,
                           system_role=True, max_completion_length=60, temperature=0.7, seed=0)
     trainer = _trainer()
     trainer.use_vllm = False
