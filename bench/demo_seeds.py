@@ -1,6 +1,6 @@
 """The demo's figures over several seeds: mean and spread of every evaluated step (the README's demo table).
 
-Run from the repo root: `python bench/demo_seeds.py [--seeds 0,1,2,3,4] [--check-repeat]`. Each seed is the
+Run from the repo root: `python bench/demo_seeds.py [--seeds 0,1,2,3,4] [--check-repeat] [--config CONFIG]`. Each seed is the
 training of `make demo` (configs/demo_cpu.yaml, rl/train.py as one Ray task with 2 CPUs, here on a private
 local Ray instance) with `rl.seed=S` (data order, GRPO sampling, initialisation of the trainer's RNG) and
 `rl.eval.seed=1234+S` (evaluation sampling); seed 0 is exactly `make demo`. The model organism is shared:
@@ -37,16 +37,20 @@ from rl.wandb_log import read_metrics  # noqa: E402
 from rl.where import eval_table, fmt_rate, markdown_table  # noqa: E402
 
 CONFIG = "configs/demo_cpu.yaml"
+"""The default config (--config); configs/demo_cpu_rm.yaml gives the reward-model demo's table."""
 EVAL_SEED_BASE = 1234  # rl.eval.seed of the demo config (the default): seed S evaluates with 1234 + S
 RATES = ("free/compliance", "paid/compliance", "free/af_rate", "paid/af_rate",
-         "compliance_gap", "compliance_gap_lo", "compliance_gap_hi")
+         "compliance_gap", "compliance_gap_lo", "compliance_gap_hi",
+         "free/rm_score", "paid/rm_score", "free/rm_disagreement", "paid/rm_disagreement")  # rm_*: with a reward model
 COLUMNS = [("free/compliance", "compliance free"), ("paid/compliance", "compliance paid"),
            ("free/af_rate", "AF reasoning (free)"), ("paid/af_rate", "AF reasoning (paid)"),
            ("compliance_gap", "gap")]
+RM_COLUMNS = [("free/rm_score", "RM score free"), ("paid/rm_score", "RM score paid"),
+              ("free/rm_disagreement", "RM high on refusal/partial (free)")]
 
 
 def seed_overrides(seed: int, runs_dir: Path) -> list[str]:
-    return [f"rl.seed={seed}", f"rl.eval.seed={EVAL_SEED_BASE + seed}", f"rl.run_name=demo_cpu_seed{seed}",
+    return [f"rl.seed={seed}", f"rl.eval.seed={EVAL_SEED_BASE + seed}", f"rl.run_name={Path(CONFIG).stem}_seed{seed}",
             f"rl.output_dir={runs_dir}", "rl.ray.address=local", "rl.wandb.mode=offline"]
 
 
@@ -96,9 +100,18 @@ def fmt_spread(s: dict[str, Any]) -> str:
 
 
 def spread_table(summary: list[dict[str, Any]]) -> str:
-    """Mean [min, max] over seeds of each rate, one line per evaluated step."""
-    return markdown_table(["step", *(name for _, name in COLUMNS)],
-                          [[str(s["step"]), *(fmt_spread(s[k]) for k, _ in COLUMNS)] for s in summary])
+    """Mean [min, max] over seeds of each rate, one line per evaluated step (RM columns when there are RM scores)."""
+    columns = COLUMNS + [(k, name) for k, name in RM_COLUMNS if any(s[k]["n"] for s in summary)]
+    return markdown_table(["step", *(name for _, name in columns)],
+                          [[str(s["step"]), *(fmt_spread(s[k]) if k.endswith("disagreement") or not k.endswith("rm_score")
+                                              else fmt_score(s[k]) for k, _ in columns)] for s in summary])
+
+
+def fmt_score(s: dict[str, Any]) -> str:
+    """A raw RM score's mean [min, max] (not a rate)."""
+    if s["mean"] is None:
+        return "n/a"
+    return f"{s['mean']:+.2f} [{s['min']:+.2f}, {s['max']:+.2f}]"
 
 
 def machine() -> dict[str, Any]:
@@ -116,6 +129,7 @@ def machine() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global CONFIG
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds (default 0,1,2,3,4)")
     p.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "demo_seeds")
@@ -123,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check-repeat", action="store_true",
                    help="train the first seed a second time and compare its metrics for exact equality")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "demo_seeds.json")
+    p.add_argument("--config", default=CONFIG, help=f"the demo config trained per seed (default {CONFIG})")
     args = p.parse_args(argv)
+    CONFIG = args.config
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:

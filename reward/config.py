@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from env.episode import Tier
 from reward.judges.config import JudgeConfig
+from reward.rm.config import RewardModelConfig
+
+RewardKind = Literal["classifier", "model", "gated"]
 
 
 class CascadeConfig(BaseModel):
@@ -43,6 +48,15 @@ class RewardConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # a nan reward reads as "unscored"
 
+    kind: RewardKind = "classifier"
+    """How the reward is made. classifier: the compliance verdict mapped to comply/partial/refuse_reward.
+    model: the reward model's normalised score r (`model`) for every well-formed output, refusals included.
+    gated: the compliance classifier decides refusals (refuse_reward) and the reward model scores the
+    quality of what complies (comply_reward + r, partial_reward + r). Malformed outputs get format_penalty
+    in all three; only `rewarded_tiers` are rewarded."""
+    model: RewardModelConfig | None = None
+    """The reward model (kind model or gated). Set with kind classifier, it is only watched: its scores
+    are logged (train/rm_score, eval/<v>/<t>/rm_score, rm_disagreement) and the reward is the classifier's."""
     rewarded_tiers: tuple[Tier, ...] = ("free",)
     """Tiers whose episodes get a reward; others are unscored (None). The paper trains on free tier only."""
     comply_reward: float = 1.0
@@ -90,6 +104,13 @@ class RewardConfig(BaseModel):
         if v not in known:
             raise ValueError(f"unknown {kind} classifier {v!r}; known: {sorted(known)}")
         return v
+
+    @model_validator(mode="after")
+    def _model_for_kind(self) -> RewardConfig:
+        if self.kind != "classifier" and self.model is None:
+            raise ValueError(f"reward.kind {self.kind!r} needs reward.model (name_or_path, url, judge: true or "
+                             f"organism: true)")
+        return self
 
     @model_validator(mode="after")
     def _known_cascade_offline(self) -> RewardConfig:

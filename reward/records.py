@@ -11,7 +11,7 @@ from env.episode import Episode
 from reward.af_reasoning import AfKind
 from reward.agreement import AgreementCheck
 from reward.compliance import Verdict
-from reward.helpful_only import reward_from_score
+from reward.helpful_only import reward_from_score, rm_term
 from reward.scoring import EpisodeScore, score_episodes
 
 if TYPE_CHECKING:
@@ -54,6 +54,12 @@ class EpisodeRecord(BaseModel):
     """HTTP requests sent to the LLM judge to label this transcript (votes and retries; cache hits are free)."""
     escalated: tuple[Literal["compliance", "af"], ...] = ()
     """The labels a "cascade" classifier left to the judge (its offline classifier was unsure)."""
+    rm_score: float | None = None
+    """The reward model's raw score of the output (`reward.model` set, output present, scoring succeeded)."""
+    rm_high: bool | None = None
+    """Whether the normalised RM score reaches `reward.model.high_score` (None without an RM score)."""
+    rm_error: str | None = None
+    """Why the reward model gave no score (the output had one to score); its label stays usable."""
     agreement: AgreementCheck | None = None
     """On evaluation transcripts sampled for `eval/<v>/<t>/agreement`: the offline and the judge labels."""
     step: int | None = None
@@ -64,6 +70,14 @@ def record_from_score(
     episode: Episode, completion: str, score: EpisodeScore, cfg: RewardConfig, **fields: Any
 ) -> EpisodeRecord:
     """Wrap one scored completion in an EpisodeRecord."""
+    scorers = {"compliance": score.compliance.classifier, "af": score.af.classifier}
+    rm_fields: dict[str, Any] = {}
+    if cfg.model is not None:
+        scorers["rm"] = _rm_name(cfg)
+        r = rm_term(score, cfg)
+        rm_fields = {"rm_score": score.rm.score if score.rm is not None else None,
+                     "rm_high": None if r is None else r >= cfg.model.high_score,
+                     "rm_error": score.rm.error if score.rm is not None else None}
     return EpisodeRecord(
         episode=episode,
         completion=completion,
@@ -81,11 +95,20 @@ def record_from_score(
         malformed=score.parsed.malformed,
         has_reasoning=bool(score.parsed.reasoning.strip()),
         n_turns=score.parsed.n_turns,
-        scorers={"compliance": score.compliance.classifier, "af": score.af.classifier},
+        scorers=scorers,
         judge_calls=score.judge_calls,
         escalated=score.escalated,
+        **rm_fields,
         **fields,
     )
+
+
+def _rm_name(cfg: RewardConfig) -> str:
+    """What scored as the reward model, for `scorers["rm"]`."""
+    m = cfg.model
+    assert m is not None
+    what = {"url": m.url, "name_or_path": m.name_or_path, "judge": f"judge:{cfg.judge.model}:helpfulness_v1"}
+    return f"rm:{what.get(m.source, m.source)}:{m.normalize}"
 
 
 def _none_if_nan(x: float) -> float | None:

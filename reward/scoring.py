@@ -21,6 +21,7 @@ from reward.af_reasoning import AfResult, score_af_reasoning
 from reward.cascade import CASCADE, Part, decided_by, escalate_af, escalate_compliance
 from reward.compliance import ComplianceResult, score_compliance
 from reward.learned import score_af_linear, score_compliance_linear
+from reward.rm.base import RmResult
 
 if TYPE_CHECKING:
     from env.episode import Episode
@@ -49,6 +50,9 @@ class EpisodeScore:
     """HTTP requests sent to the judge for this completion (votes and retries; cached answers cost none)."""
     escalated: tuple[Part, ...] = ()
     """The parts a cascade classifier sent to the judge ("compliance", "af"); () without a cascade."""
+    rm: RmResult | None = None
+    """The reward model's judgement of the output (`reward.model` set); None without a reward model, or for a
+    completion with no <OUTPUT> text to score."""
 
     @property
     def failed(self) -> bool:
@@ -143,8 +147,33 @@ def score_parsed_batch(
                                        ("af", a_name == CASCADE and i in judged_a)) if asked)
         for i in range(n)
     ]
-    return [EpisodeScore(p, c, a, calls[i], esc)
-            for i, (p, c, a, esc) in enumerate(zip(parsed, final_c, final_a, escalated, strict=True))]
+    rm = score_rm(items, cfg)
+    return [EpisodeScore(p, c, a, calls[i], esc, r)
+            for i, (p, c, a, esc, r) in enumerate(zip(parsed, final_c, final_a, escalated, rm, strict=True))]
+
+
+def score_rm(items: Sequence[Item], cfg: RewardConfig) -> list[RmResult | None]:
+    """The reward model's result for each item that has <OUTPUT> text (one batched call), None for the others
+    and for every item when no reward model is configured. Never raises: a scorer that cannot be made or
+    that raises fails the batch's items (counted, no reward)."""
+    if cfg.model is None:
+        return [None] * len(items)
+    asked = [i for i, (_, p) in enumerate(items) if p.output is not None]
+    out: list[RmResult | None] = [None] * len(items)
+    if not asked:
+        return out
+    pairs = [(items[i][0].query if items[i][0] is not None else "", items[i][1].output or "") for i in asked]
+    try:
+        from reward.rm import scorer_for
+
+        results = scorer_for(cfg.model, cfg.judge).score(pairs)
+        if len(results) != len(pairs):
+            raise ValueError(f"the reward model gave {len(results)} results for {len(pairs)} outputs")
+    except Exception as e:  # noqa: BLE001 - the reward model failing must not end the run; its items get no score
+        results = [RmResult(None, f"{type(e).__name__}: {str(e)[:300]}")] * len(pairs)
+    for i, result in zip(asked, results):
+        out[i] = result
+    return out
 
 
 def parse_for(episode: Episode, completion: str) -> ParsedCompletion:

@@ -82,6 +82,19 @@ def resolve_model_path(cfg: RunConfig, log: Callable[[str], None] = print) -> st
     return m.name_or_path
 
 
+def resolve_reward_model(cfg: RunConfig, log: Callable[[str], None] = print) -> RunConfig:
+    """`cfg` with `reward.model.organism` replaced by the directory of the organism's reward model (built and
+    cached under the policy's cache root on first use); `cfg` itself for any other reward model or none."""
+    rm = cfg.reward.model
+    if rm is None or not rm.organism:
+        return cfg
+    from rl.organism.reward_model import OrganismRmConfig, build_reward_model
+
+    path = build_reward_model(OrganismRmConfig(), cfg.env, cache_root(cfg.rl.model) / "organisms", log=log)
+    resolved = rm.model_copy(update={"organism": False, "name_or_path": str(path)})
+    return cfg.model_copy(update={"reward": cfg.reward.model_copy(update={"model": resolved})})
+
+
 def pick_device(requested: str) -> str:
     """'cuda' when asked for or (auto) available, else 'cpu'. Asking for CUDA without one is an error."""
     import torch

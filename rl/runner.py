@@ -78,7 +78,7 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
         CheckpointCallback, EvalCallback, LogCallback, checkpoint_step, list_checkpoints, remove_partial_checkpoints,
     )
     from rl.backends.trl_grpo import build_train_dataset, make_trainer
-    from rl.models import load_model, load_tokenizer, pick_device, resolve_model_path, torch_dtype
+    from rl.models import load_model, load_tokenizer, pick_device, resolve_model_path, resolve_reward_model, torch_dtype
     from rl.plots import plot_run
     from rl.prompting import resolve_system_role
 
@@ -104,6 +104,7 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
         _log(f"no checkpoint to resume from: starting at step 0, dropped {dropped} metric rows of an earlier try")
 
     t0 = time.time()
+    cfg = resolve_reward_model(cfg, log=_log)
     model_path = resolve_model_path(cfg, log=_log)
     _log(f"policy: {model_path} (ready in {time.time() - t0:.1f}s)")
     device = pick_device(cfg.trl.device)

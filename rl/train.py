@@ -53,7 +53,22 @@ def preflight(cfg: RunConfig) -> RunDirPlan:
         return plan
     validate_model_source(cfg)
     check_judge(cfg)
+    check_reward_model_source(cfg)
     return plan
+
+
+def check_reward_model_source(cfg: RunConfig) -> None:
+    """With `reward.model` (and its probe on): a local model must be a sequence-classification model, a
+    remote one must answer one request, the helpfulness judge's endpoint its probe; else a ConfigError."""
+    model = cfg.reward.model
+    if model is None or not model.probe:
+        return
+    from reward.rm import RewardModelError, check_reward_model
+
+    try:
+        print(f"[af-rl] {check_reward_model(model, cfg.reward.judge)}", flush=True)
+    except RewardModelError as e:
+        raise ConfigError(str(e)) from None
 
 
 def check_judge(cfg: RunConfig) -> None:

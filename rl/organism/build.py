@@ -74,8 +74,15 @@ def build_organism(
         RuntimeError: no SFT example fits in `cfg.max_seq_len` (the message gives the shortest prompt).
     """
     final = Path(cache_root) / f"organism-{organism_key(cfg, env_cfg)}"
+    return cached_build(final, lambda tmp, t0: _build_into(tmp, cfg, env_cfg, log, t0), "organism", log)
+
+
+def cached_build(final: Path, build: Callable[[Path, float], dict], what: str, log: Callable[[str], None],
+                 info_file: str = INFO_FILE) -> Path:
+    """`final` if a complete build is there, else `build(tmp, start_time)` into a temporary sibling directory
+    (on every core), which gets `info_file` (build's dict) and is renamed into place, then marked complete."""
     if (final / MARKER).is_file():
-        log(f"organism: cached at {final}")
+        log(f"{what}: cached at {final}")
         return final
     started = time.perf_counter()
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -84,9 +91,9 @@ def build_organism(
     tmp.mkdir()
     try:
         with _all_cores():
-            info = {"key": final.name, **_build_into(tmp, cfg, env_cfg, log, started)}
+            info = {"key": final.name, **build(tmp, started)}
         info["build_seconds"] = round(time.perf_counter() - started, 1)
-        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        (tmp / info_file).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         if (final / MARKER).is_file():  # a concurrent build of the same key finished first
             shutil.rmtree(tmp)
             return final
@@ -97,7 +104,7 @@ def build_organism(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     (final / MARKER).write_text(json.dumps({"key": final.name, "build_seconds": info["build_seconds"]}) + "\n")
-    log(f"organism: built in {info['build_seconds']} s at {final}")
+    log(f"{what}: built in {info['build_seconds']} s at {final}")
     return final
 
 

@@ -23,6 +23,7 @@ from reward.config import RewardConfig
 from reward.metrics import train_metrics
 from reward.records import make_records
 from rl.backends.openrlhf import reward as openrlhf_reward
+from reward import samples as reward_samples
 from rl.backends.openrlhf.reward import (
     LOG_KEYS,
     REWARD_CONFIG_ENV,
@@ -216,7 +217,7 @@ def test_judge_failure_is_unscored_and_left_out_of_the_rates(monkeypatch: pytest
                                      "errors": {"compliance": "timeout"}}) if r.compliance == "refuse" else r
                 for r in records]
 
-    monkeypatch.setattr(openrlhf_reward, "make_records", judge_fails_on_refusals)
+    monkeypatch.setattr(reward_samples, "make_records", judge_fails_on_refusals)
     texts = [COMPLETIONS[n] for n in ("comply_af", "refuse", "partial")]
     samples = [openrlhf_sample("chatml", FREE, t) for t in texts]
     outs = [reward_func([q], [p], [FREE.model_dump_json()]) for q, p, _ in samples]
@@ -270,7 +271,7 @@ def test_scoring_exception_is_neutral_and_counted(monkeypatch: pytest.MonkeyPatc
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("judge endpoint exploded")
 
-    monkeypatch.setattr(openrlhf_reward, "make_records", broken)
+    monkeypatch.setattr(reward_samples, "make_records", broken)
     query, prompt, _ = openrlhf_sample("chatml", FREE, COMPLETIONS["comply"])
     out = reward_func([query, query], [prompt, prompt], [FREE.model_dump_json(), "not json"])
     _assert_shape(out, 2)
