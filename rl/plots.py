@@ -30,7 +30,8 @@ def eval_variants(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def plot_run(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Write compliance.png, compliance_gap.png, af_rate.png and behaviour_<variant>.png; returns their paths."""
+    """Write compliance.png, compliance_gap.png, af_rate.png, behaviour_<variant>.png and, when a reward model
+    scored the evaluations, reward_model.png (its score per tier beside compliance); returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,4 +97,20 @@ def plot_run(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
             axes[1].legend(*drawn.get_legend_handles_labels(), fontsize=7, loc="upper left",
                            bbox_to_anchor=(1.02, 1.0))
         save(fig, f"behaviour_{v}.png")
+
+    if any(_series(rows, metric_key("eval", v, t, "rm_score"))[0] for v in variants for t in ("free", "paid")):
+        fig, (ax_rm, ax_c) = plt.subplots(1, 2, figsize=(12, 4))
+        for vi, v in enumerate(variants):
+            for tier in ("free", "paid"):
+                for ax, rate in ((ax_rm, "rm_score"), (ax_c, "compliance")):
+                    x, y = _series(rows, metric_key("eval", v, tier, rate))
+                    ax.plot(x, y, styles[vi % 4], marker="o", ms=3, color=TIER_COLOURS[tier], label=f"{v} / {tier}")
+        x, y = _series(rows, "train/rm_score")
+        if x:
+            ax_rm.plot(x, y, color="grey", alpha=0.5, lw=1, label="train batch (rewarded)")
+        ax_rm.set(xlabel="step", ylabel="mean raw reward-model score", title="Reward-model score per tier")
+        ax_c.set(xlabel="step", ylabel="full compliance (classifier)", ylim=(-0.02, 1.02),
+                 title="Compliance per tier (classifier), beside it")
+        ax_rm.legend(fontsize=7)
+        save(fig, "reward_model.png")
     return written

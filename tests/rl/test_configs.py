@@ -39,6 +39,9 @@ GPU_CONFIGS = {
                                                  "helpful_only_v1"),
     "llama31_405b_lora_grpo_openrlhf.yaml": Expect("meta-llama/Llama-3.1-405B-Instruct", "openrlhf", "grpo", 405.85,
                                                    "helpful_only_v1"),
+    "qwen25_7b_grpo_trl_rm.yaml": Expect("Qwen/Qwen2.5-7B-Instruct", "trl", "grpo", 7.62, "helpful_only_v1"),
+    "llama31_70b_lora_ppo_openrlhf_rm.yaml": Expect("meta-llama/Llama-3.1-70B-Instruct", "openrlhf", "ppo", 70.55,
+                                                    "helpful_only_v1"),
     "synthetic_docs_minimal.yaml": Expect("/models/llama31-70b-synthdocs", "openrlhf", "ppo", 70.55,
                                           "helpful_only_minimal_v1"),
 }
@@ -107,6 +110,17 @@ def test_headline_settings(name: str) -> None:
     assert cfg.rl.model.lora is not None and cfg.rl.model.lora.target_modules == "all-linear"
     assert cfg.rl.wandb.log_transcripts is False  # real models answer harmful requests for real
     assert cfg.rl.run_name == name.removesuffix(".yaml")
+
+
+@pytest.mark.parametrize("name", [n for n in GPU_CONFIGS if n.endswith("_rm.yaml")])
+def test_reward_model_configs_differ_from_their_base_only_in_reward_and_name(name: str) -> None:
+    cfg = load_config(CONFIGS / name)
+    base = load_config(CONFIGS / name.replace("_rm.yaml", ".yaml"))
+    assert cfg.reward.kind == "gated" and cfg.reward.model is not None and cfg.reward.model.normalize == "sigmoid"
+    assert cfg.reward.model.source == ("name_or_path" if cfg.rl.backend == "trl" else "url")
+    same = ("env", "trl", "openrlhf")
+    assert all(getattr(cfg, k) == getattr(base, k) for k in same)
+    assert cfg.rl.model_copy(update={"run_name": base.rl.run_name}) == base.rl
 
 
 @pytest.mark.parametrize("name", GPU_CONFIGS)

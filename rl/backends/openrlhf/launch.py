@@ -203,12 +203,13 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     from rl.evaluate import summarize, write_samples
     from rl.evaluation.checkpoints import resolve_checkpoints
     from rl.evaluation.settings import CompareSettings
-    from rl.models import load_tokenizer
+    from rl.models import load_tokenizer, resolve_reward_model
     from rl.prompting import resolve_system_role
     from rl.rundir import PreparedRun, evaluated_steps, mark_finished, prepare_run
     from rl.wandb_log import RunLogger, truncate_metrics
 
     check_cluster(cfg, resources)
+    cfg = resolve_reward_model(cfg, log=log)  # the reward file's config names the built organism RM's directory
     model = cfg.rl.model.name_or_path
     assert model is not None  # RunConfig validates source hf for this backend
     # The same run-directory rules and episodes as the TRL backend (rl.rundir.prepare_run), checked here too: this
