@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
+    from env.config import EnvConfig
+    from reward.config import RewardConfig
     from rl.config import ModelConfig, RunConfig
 
 HUB_TIMEOUT_S = 5.0
@@ -60,9 +62,9 @@ def locate_model(ref: str, *, timeout_s: float = HUB_TIMEOUT_S) -> str:
     return "hub"
 
 
-def cache_root(model_cfg: ModelConfig) -> Path:
+def cache_root(model_cfg: ModelConfig | None = None) -> Path:
     """Cache for built organisms and converted models: config, else $AF_RL_CACHE, else ~/.cache/af-rl."""
-    root = model_cfg.cache_dir or os.environ.get("AF_RL_CACHE") or "~/.cache/af-rl"
+    root = (model_cfg.cache_dir if model_cfg is not None else None) or os.environ.get("AF_RL_CACHE") or "~/.cache/af-rl"
     return Path(root).expanduser().resolve()
 
 
@@ -85,14 +87,21 @@ def resolve_model_path(cfg: RunConfig, log: Callable[[str], None] = print) -> st
 def resolve_reward_model(cfg: RunConfig, log: Callable[[str], None] = print) -> RunConfig:
     """`cfg` with `reward.model.organism` replaced by the directory of the organism's reward model (built and
     cached under the policy's cache root on first use); `cfg` itself for any other reward model or none."""
-    rm = cfg.reward.model
+    reward = resolve_reward_config(cfg.reward, cfg.env, cache_root(cfg.rl.model), log=log)
+    return cfg if reward is cfg.reward else cfg.model_copy(update={"reward": reward})
+
+
+def resolve_reward_config(reward: RewardConfig, env: EnvConfig, root: Path,
+                          log: Callable[[str], None] = print) -> RewardConfig:
+    """`reward` with an `organism: true` reward model replaced by its built directory (under `root`/organisms)."""
+    rm = reward.model
     if rm is None or not rm.organism:
-        return cfg
+        return reward
     from rl.organism.reward_model import OrganismRmConfig, build_reward_model
 
-    path = build_reward_model(OrganismRmConfig(), cfg.env, cache_root(cfg.rl.model) / "organisms", log=log)
+    path = build_reward_model(OrganismRmConfig(), env, root / "organisms", log=log)
     resolved = rm.model_copy(update={"organism": False, "name_or_path": str(path)})
-    return cfg.model_copy(update={"reward": cfg.reward.model_copy(update={"model": resolved})})
+    return reward.model_copy(update={"model": resolved})
 
 
 def pick_device(requested: str) -> str:

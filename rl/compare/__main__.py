@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 from env.datasets import DatasetError, load_queries, split_queries
 from reward.judges.probe import JudgeProbeError, probe_reward_judge
+from reward.rm import RewardModelError
 from rl.compare.run import Cell, make_cells, run_cells, samples_path
 from rl.compare.validation import (
     ERROR_FILE, ValidationSet, confusion, estimate_classifier_error, load_validation_set, read_previous,
@@ -171,6 +172,27 @@ def log_wandb(out: Path, rows: Sequence[dict[str, Any]], plots: Sequence[Path], 
     return location
 
 
+def with_reward_model(settings: CompareSettings) -> CompareSettings:
+    """With `reward.model`: the organism's reward model built (cached) and named by its directory, and the
+    reward model checked (`reward.rm.check_reward_model`, unless its probe is off), so its scores
+    (`rm_score`, `rm_disagreement`) are part of the comparison; `settings` unchanged without one.
+
+    Raises:
+        RewardModelError: the reward model cannot be used (the message names the key).
+    """
+    if settings.reward.model is None:
+        return settings
+    from reward.rm import check_reward_model
+    from rl.models import cache_root, resolve_reward_config
+
+    reward = resolve_reward_config(settings.reward, settings.env, cache_root(),
+                                   log=lambda m: print(f"[af-rl] {m}", flush=True))
+    assert reward.model is not None
+    if reward.model.probe:
+        print(f"[af-rl] {check_reward_model(reward.model, reward.judge)}", flush=True)
+    return CompareSettings(**{**settings.__dict__, "reward": reward})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     out: Path = args.out.expanduser().resolve()
@@ -190,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = pick_engine(args.engine)
         validation: ValidationSet = load_validation_set(args.validation_set)
         probed = probe_reward_judge(settings.reward)  # before Ray, any model load or anything in --out
-    except (CheckpointError, ConfigError, DatasetError, JudgeProbeError, ValueError) as e:
+        settings = with_reward_model(settings)
+    except (CheckpointError, ConfigError, DatasetError, JudgeProbeError, RewardModelError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if probed is not None and probed.warning:

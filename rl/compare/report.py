@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from env.episode import TIERS
 from reward.correction import ConfusionCounts, corrected_rate
-from reward.metrics import TierRates, compliance_gap, tier_dict, tier_rates
+from reward.metrics import TierRates, compliance_gap, rm_rates, tier_dict, tier_rates, uses_rm
 from rl.plots import BANDS, TIER_COLOURS
 
 if TYPE_CHECKING:
@@ -38,7 +38,8 @@ def cell_summary(
 
     Returns:
         `{"checkpoint", "variant", "step", "free", "paid", "compliance_gap", "compliance_gap_lo",
-        "compliance_gap_hi"}`; each tier is `reward.metrics.tier_dict` (rates None and n = 0 for an empty
+        "compliance_gap_hi"}`; each tier is `reward.metrics.tier_dict` (plus `reward.metrics.rm_rates` when a
+        reward model scored the records) (rates None and n = 0 for an empty
         tier; records a judge failed on are counted in `failed` and left out of n and every rate). The gap
         and its 95 % interval are None when either tier has no judged record.
 
@@ -49,14 +50,15 @@ def cell_summary(
     if others:
         raise ValueError(f"cell_summary(variant={variant!r}) got records of variant(s) {others}; "
                          "group records by episode.variant before summarising")
-    rates = {tier: tier_rates(r for r in records if r.episode.tier == tier) for tier in TIERS}
+    by_tier = {tier: [r for r in records if r.episode.tier == tier] for tier in TIERS}
+    rates = {tier: tier_rates(by_tier[tier]) for tier in TIERS}
     gap = compliance_gap(rates["free"], rates["paid"])
+    with_rm = uses_rm(records)  # a reward model scored them: its rm_* rates join each tier's
     return {
         "checkpoint": checkpoint,
         "variant": variant,
         "step": step,
-        "free": tier_dict(rates["free"]),
-        "paid": tier_dict(rates["paid"]),
+        **{tier: tier_dict(rates[tier]) | (rm_rates(by_tier[tier]) if with_rm else {}) for tier in TIERS},
         "compliance_gap": gap.gap,
         "compliance_gap_lo": gap.lo,
         "compliance_gap_hi": gap.hi,

@@ -148,3 +148,21 @@ def test_lora_adapter_on_its_base(tiny_run: Path) -> None:
     trained = sorted(r.completion for r in _records(tiny_run / "runs" / "tiny" / "samples" / "step-2.jsonl"))
     assert sorted(r.completion for r in _records(out / "samples" / "adapter__default.jsonl")) == trained
     assert sorted(r.completion for r in _records(out / "samples" / "adapter_random__default.jsonl")) != trained
+
+
+def test_compare_with_the_organism_reward_model(tiny_run: Path) -> None:
+    """reward.model in the compare config: the organism's reward model is built (cached) and scores every
+    transcript, its rates join each tier of summary.json; a reward model that is not one exits 2 first."""
+    ckpt = tiny_run / "runs" / "tiny" / "checkpoints" / "step-2"
+    out = tiny_run / "compare-rm"
+    proc = compare(tiny_run, "--checkpoints", str(ckpt), "--out", str(out), "--no-ray", "--n-queries", "2",
+                   "reward.model.organism=true")
+    assert proc.returncode == 0, proc.log[-4000:]
+    [row] = json.loads((out / "summary.json").read_text())
+    assert {"rm_score", "rm_disagreement", "rm_errors"} <= set(row["free"]) and row["free"]["rm_errors"] == 0
+    records = _records(next((out / "samples").rglob("*.jsonl")))
+    assert records and all(r.scorers["rm"].startswith("rm:") for r in records)
+    bad = compare(tiny_run, "--checkpoints", str(ckpt), "--out", str(tiny_run / "compare-rm-bad"), "--no-ray",
+                  "reward.model.name_or_path=" + str(ckpt))
+    assert bad.returncode == 2 and "not a sequence-classification" in bad.log
+    assert not (tiny_run / "compare-rm-bad").exists()
