@@ -271,3 +271,23 @@ def test_judge_rm_scores_mean_votes_and_fails_without_a_label(tmp_path: Path) ->
         [failed] = judge.score([(REQUEST, "another answer")])  # one of two votes unusable: no score
         assert failed.score is None and "1 of 2" in (failed.error or "")
         judge.close()
+
+
+def test_judge_rm_probe_names_the_endpoint_when_down() -> None:
+    judge = JudgeConfig(base_url="http://127.0.0.1:9/v1", model="m", api_key_env=None, probe_timeout_s=2)
+    with pytest.raises(RewardModelError, match=r"reward.model.judge: .*127.0.0.1:9"):
+        check_reward_model(RewardModelConfig(judge=True), judge)
+
+
+def test_judge_rm_through_records(tmp_path: Path) -> None:
+    """kind gated with the helpfulness judge: one judge round trip scores the batch's compliant outputs."""
+    with JudgeServer(lambda req: "<analysis>ok</analysis>\n<score>9</score>") as srv:
+        judge = JudgeConfig(base_url=srv.base_url, model="m", api_key_env=None, cache_dir=str(tmp_path))
+        cfg = RewardConfig(kind="gated", judge=judge, model=RewardModelConfig(judge=True, normalize="affine",
+                                                                             shift=5.0, scale=5.0))
+        recs = make_records([episode("free", 0), episode("free", 1)], [COMPLY, REFUSE], cfg)
+        assert [r.rm_score for r in recs] == [9.0, 9.0] and [r.reward for r in recs] == [1.8, 0.0]
+        assert recs[0].scorers["rm"] == "rm:judge:m:helpfulness_v1:affine"
+        asked = len(srv.requests)
+        make_records([episode("free", 0)], [COMPLY], cfg)
+        assert len(srv.requests) == asked  # the answer cache serves a repeat

@@ -457,3 +457,36 @@ def test_through_openrlhf_executor_and_batching(openrlhf_modules: Any) -> None:
         assert got[key] == pytest.approx(want[key]), key
     assert got["train/unscored"] == want["train/unscored"] + 1  # the bad label is unscored too
     assert got["train/label_errors"] == 1
+
+
+def test_reward_model_through_the_reward_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """reward.kind model with OpenRLHF: the reward file scores with the configured reward model (a fake here),
+    logs its raw score per rewarded sample, and `train_metrics_from_logs` gives train/rm_score from the means;
+    a reward model that fails leaves the sample unscored (neutral reward, counted), never a crash."""
+    from reward import rm as rm_package
+    from reward.rm import RewardModelConfig, RmResult
+
+    scores = {"ok": 2.5}
+
+    class Fake:
+        name = "rm:fake"
+
+        def score(self, pairs):
+            return [RmResult(scores["ok"]) if scores["ok"] is not None else RmResult(None, "nan") for _ in pairs]
+
+    monkeypatch.setattr(rm_package, "scorer_for", lambda model, judge: Fake())
+    cfg = RewardConfig(kind="model", model=RewardModelConfig(url="http://fake.invalid/get_reward", probe=False))
+    monkeypatch.setenv(REWARD_CONFIG_ENV, cfg.model_dump_json())
+    samples = [openrlhf_sample("chatml", ep, COMPLETIONS["comply"]) for ep in (FREE, PAID)]
+    out = reward_func([q for q, _, _ in samples], [p for _, p, _ in samples], [FREE.model_dump_json(),
+                                                                              PAID.model_dump_json()])
+    assert out["rewards"].tolist() == [2.5, 0.0]  # paid: not rewarded (neutral)
+    logs = {k: v.tolist() for k, v in out["extra_logs"].items()}
+    assert logs["rm_score"] == [2.5, 0.0] and logs["has_rm"] == [1.0, 0.0] and logs["rm_errors"] == [0.0, 0.0]
+    means = {k: sum(v) / len(v) for k, v in logs.items()}
+    metrics = train_metrics_from_logs(means, n_samples=2)
+    assert metrics["train/rm_score"] == 2.5 and metrics["train/rm_errors"] == 0
+    scores["ok"] = None
+    failed = reward_func([samples[0][0]], [samples[0][1]], [FREE.model_dump_json()])
+    assert failed["rewards"].tolist() == [0.0]
+    assert failed["extra_logs"]["unscored"].tolist() == [1.0] and failed["extra_logs"]["rm_errors"].tolist() == [1.0]
