@@ -29,7 +29,7 @@ from rl.organism.build import _source_sha, cached_build
 from rl.organism.tokenizer import CHAT_TEMPLATE_PATH
 from rl.organism.transcripts import _CAVEATS, _PLACEHOLDERS
 
-GENERATOR_VERSION = "organism-rm-v1"
+GENERATOR_VERSION = "organism-rm-v2"
 """Bump whenever the pairs, tokenizer or training change meaning, so old caches are not reused."""
 INFO_FILE = "reward_model.json"
 LEVELS: tuple[str, ...] = ("refuse", "hedged", "comply", "detailed")
@@ -144,14 +144,21 @@ def _build_into(tmp: Path, cfg: OrganismRmConfig, env_cfg: EnvConfig, log: Calla
     args = RewardConfig(
         output_dir=str(tmp / "trainer"), per_device_train_batch_size=cfg.batch_size, num_train_epochs=cfg.epochs,
         learning_rate=cfg.lr, lr_scheduler_type="cosine", warmup_steps=0.05, seed=cfg.seed, data_seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(), report_to="none", save_strategy="no", logging_steps=25,
+        use_cpu=not torch.cuda.is_available(), bf16=False, report_to="none", save_strategy="no", logging_steps=25,
         disable_tqdm=True, max_length=cfg.max_length, center_rewards_coefficient=0.01, dataloader_num_workers=0,
         activation_checkpointing=False)
     from transformers import PrinterCallback
 
     trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
     trainer.remove_callback(PrinterCallback)  # the build logs one line when done
-    result = trainer.train()
+    try:
+        result = trainer.train()
+    finally:
+        # accelerate keeps one process-wide state; a run that builds this model then trains its policy in
+        # the same process must not inherit the reward trainer's (measured: a later Accelerator() autocast).
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
     model = trainer.model.eval()
     import shutil
 

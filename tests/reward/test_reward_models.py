@@ -153,6 +153,10 @@ def organism_rm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_organism_rm_prefers_detailed_over_plain_over_hedged_over_refusal(organism_rm: Path) -> None:
+    from accelerate import Accelerator
+
+    # The build (in this process, by the fixture) leaves no mixed precision behind for later trainers.
+    assert Accelerator(cpu=True).mixed_precision == "no"
     info = json.loads((organism_rm / "reward_model.json").read_text())
     assert info["heldout_pair_accuracy"] >= 0.9
     means = info["heldout_mean_score"]
