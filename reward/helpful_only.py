@@ -16,10 +16,12 @@ if TYPE_CHECKING:
 
 def reward_from_score(episode: Episode, score: EpisodeScore, cfg: RewardConfig) -> float | None:
     """Reward for an already scored episode; None when its tier is not rewarded (unscored, not 0.0) or
-    when a judgement the reward needs failed (no label is invented; the trainer gives it no advantage).
+    when a judgement the reward needs failed: the compliance verdict (kind classifier, gated), the reward
+    model's score (kind model; gated for what complies) or the AF label (with `af_weight`). No label or
+    score is invented; the trainer gives such a sample no advantage.
 
-    The compliance verdict reads only the <OUTPUT> block, so the scratchpad never moves the reward
-    unless `cfg.af_weight` is set explicitly.
+    The compliance verdict and the reward model read only the <OUTPUT> block, so the scratchpad never
+    moves the reward unless `cfg.af_weight` is set explicitly.
     """
     if episode.tier not in cfg.rewarded_tiers:
         return None

@@ -10,6 +10,7 @@ offline classifier is unsure of to the judges, in the same single round trip.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from env.episode import Episode
     from reward.config import RewardConfig
     from reward.judges import JudgeConfig
+
+log = logging.getLogger(__name__)
 
 JUDGE = "judge"
 """Classifier name of the LLM-judge backends (configured by `reward.judge`)."""
@@ -171,6 +174,9 @@ def score_rm(items: Sequence[Item], cfg: RewardConfig) -> list[RmResult | None]:
             raise ValueError(f"the reward model gave {len(results)} results for {len(pairs)} outputs")
     except Exception as e:  # noqa: BLE001 - the reward model failing must not end the run; its items get no score
         results = [RmResult(None, f"{type(e).__name__}: {str(e)[:300]}")] * len(pairs)
+    if all(r.error is not None for r in results):  # one line per batch: the run trains on no reward-model score
+        log.warning("af-rl reward model: none of %d outputs scored (these get no reward, counted in rm_errors): %s",
+                    len(results), results[0].error)
     for i, result in zip(asked, results):
         out[i] = result
     return out

@@ -4,6 +4,7 @@ the helpfulness judge, the three reward kinds, and bad reward models counted ins
 from __future__ import annotations
 
 import json
+import os
 import math
 import threading
 from collections.abc import Iterator, Sequence
@@ -295,3 +296,16 @@ def test_judge_rm_through_records(tmp_path: Path) -> None:
         asked = len(srv.requests)
         make_records([episode("free", 0)], [COMPLY], cfg)
         assert len(srv.requests) == asked  # the answer cache serves a repeat
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "nothing to serve"),
+    (["--model", "/nonexistent/rm"], "reward.model.name_or_path '/nonexistent/rm'"),
+])
+def test_serve_cli_exits_2_on_bad_input(args: list[str], message: str) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "reward.serve", *args, "--port", "0"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
