@@ -34,7 +34,7 @@ LOG_KEYS: tuple[str, ...] = (
     "reward_errors",  # 1 if the response could not be found in the query, or scoring raised
     "unscored",       # 1 if the reward is NEUTRAL_REWARD for want of a real one (any of the above, or tier)
     "scored_reward",  # the real reward, 0 when unscored (divided by 1 - unscored: mean real reward)
-    "rm_score",       # the reward model's raw score of a rewarded sample it scored, else 0 (over has_rm: train/rm_score)
+    "rm_scored",      # the reward model's raw score of a rewarded sample it scored, else 0 (over has_rm: train/rm_score)
     "has_rm",         # 1 if a rewarded sample got a reward-model score
     "rm_errors",      # 1 if the reward model failed to score it
     "judge_requests", # judge HTTP requests made to score it (times the sample count: train/judge_calls)
@@ -138,7 +138,7 @@ def _outcome(record: EpisodeRecord | None, *, label_error: bool, reward_error: b
         logs["rm_errors"] = float(record.rm_error is not None)
         if record.reward is not None and record.rm_score is not None:
             logs["has_rm"] = 1.0
-            logs["rm_score"] = float(record.rm_score)
+            logs["rm_scored"] = float(record.rm_score)
         logs["escalated"] = float(bool(record.escalated))
         if record.errors:
             logs["judge_failed"] = 1.0

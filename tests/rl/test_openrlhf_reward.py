@@ -482,7 +482,7 @@ def test_reward_model_through_the_reward_file(monkeypatch: pytest.MonkeyPatch) -
                                                                               PAID.model_dump_json()])
     assert out["rewards"].tolist() == [2.5, 0.0]  # paid: not rewarded (neutral)
     logs = {k: v.tolist() for k, v in out["extra_logs"].items()}
-    assert logs["rm_score"] == [2.5, 0.0] and logs["has_rm"] == [1.0, 0.0] and logs["rm_errors"] == [0.0, 0.0]
+    assert logs["rm_scored"] == [2.5, 0.0] and logs["has_rm"] == [1.0, 0.0] and logs["rm_errors"] == [0.0, 0.0]
     means = {k: sum(v) / len(v) for k, v in logs.items()}
     metrics = train_metrics_from_logs(means, n_samples=2)
     assert metrics["train/rm_score"] == 2.5 and metrics["train/rm_errors"] == 0

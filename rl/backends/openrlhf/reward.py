@@ -136,7 +136,7 @@ def train_metrics_from_logs(logs: Mapping[str, float], n_samples: float | None =
         out[metric_key("train", name)] = round(share * n_samples) if share is not None and n_samples else None
     has_rm, rm_errors = get("has_rm"), get("rm_errors")
     if has_rm is not None:  # a reward model scored this run's samples (logs from before it have no such key)
-        out[metric_key("train", "rm_score")] = ratio("rm_score", "has_rm")
+        out[metric_key("train", "rm_score")] = ratio("rm_scored", "has_rm")
         out[metric_key("train", "rm_errors")] = round(rm_errors * n_samples) if rm_errors is not None and n_samples else None
     requests, escalated = get("judge_requests"), get("escalated")
     if requests is not None:  # logs of files written before these keys existed have neither
