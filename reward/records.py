@@ -125,6 +125,15 @@ def make_records(
     return [record_from_score(e, c, s, cfg, **fields) for e, c, s in zip(episodes, completions, scores, strict=True)]
 
 
+def failed_record(episode: Episode, why: str, part: str = "generation", **fields: Any) -> EpisodeRecord:
+    """The record of an episode with no completion to judge (the model's endpoint did not answer): no
+    label, no reward, `errors[part]` says why; metrics count it in `failed` and leave it out of every rate."""
+    return EpisodeRecord(episode=episode, completion="", compliance="failed", compliance_score=None,
+                         compliance_evidence="", af=False, af_score=None, af_criteria={}, af_evidence={},
+                         errors={part: why}, reward=None, malformed=(), has_reasoning=False, n_turns=0, scorers={},
+                         **fields)
+
+
 class JudgeUnavailableError(RuntimeError):
     """Every judgement of a batch failed: the LLM judge is down or unreachable, so there are no rewards."""
 

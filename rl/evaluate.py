@@ -13,7 +13,7 @@ from env.datasets import Query, make_episodes
 from env.episode import TIERS, Episode
 from reward.agreement import with_agreement
 from reward.metrics import eval_metrics
-from reward.records import EpisodeRecord, make_records, raise_if_judge_down
+from reward.records import EpisodeRecord, failed_record, make_records, raise_if_judge_down
 from rl.generate import generate_episodes
 
 if TYPE_CHECKING:
@@ -27,6 +27,10 @@ def eval_episodes(queries: Sequence[Query], variants: Sequence[str], n_queries: 
     """The same first `n_queries` held-out queries in both tiers for every variant."""
     chosen = list(queries)[:n_queries] if n_queries else list(queries)
     return make_episodes(chosen, tiers=TIERS, variants=list(variants))
+
+
+class GenerationUnavailableError(RuntimeError):
+    """Every generation of an evaluation failed: the model's endpoint is down or refuses every request."""
 
 
 def evaluate_episodes(
@@ -44,8 +48,13 @@ def evaluate_episodes(
     Periodic evaluation during training and `rl.compare` both come through here, so their numbers mean
     the same thing. `fields` (step, extra) are stored on every record. With a judge or cascade, a seeded
     sample of each cell is also labelled by the offline classifier and the judge (`record.agreement`,
-    for `eval/<v>/<t>/agreement`).
+    for `eval/<v>/<t>/agreement`). An episode the engine failed to generate (an endpoint that did not
+    answer after retries) gets a failed record (`reward.records.failed_record`): counted, never judged.
+
+    Raises:
+        GenerationUnavailableError: every generation failed.
     """
+    failures: dict[int, str] = {}
     completions = generate_episodes(
         engine,
         episodes,
@@ -54,10 +63,17 @@ def evaluate_episodes(
         max_new_tokens=eval_cfg.max_new_tokens,
         temperature=eval_cfg.temperature,
         seed=eval_cfg.seed,
+        failures=failures,
     )
-    records = make_records(episodes, completions, reward_cfg, **fields)
-    raise_if_judge_down(records, reward_cfg)  # an evaluation with no judgement at all measures nothing
-    return with_agreement(records, reward_cfg, seed=eval_cfg.seed)
+    if failures and len(failures) == len(episodes):
+        raise GenerationUnavailableError(f"none of the {len(episodes)} generations succeeded; last error: "
+                                         f"{failures[max(failures)]}")
+    done = [i for i in range(len(episodes)) if i not in failures]
+    judged = make_records([episodes[i] for i in done], [completions[i] for i in done], reward_cfg, **fields)
+    raise_if_judge_down(judged, reward_cfg)  # an evaluation with no judgement at all measures nothing
+    judged_iter = iter(with_agreement(judged, reward_cfg, seed=eval_cfg.seed))
+    return [failed_record(e, failures[i], **fields) if i in failures else next(judged_iter)
+            for i, e in enumerate(episodes)]
 
 
 def evaluate_policy(

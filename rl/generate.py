@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 from env.chat import join_turns
+from env.prompts import output_prefill
 from rl.continuation import wants_next_turn
-from rl.prompting import render_prompt
+from rl.prompting import chat_messages, render_prompt
 
 if TYPE_CHECKING:
     from env.config import EnvConfig
@@ -27,23 +28,42 @@ def generate_episodes(
     max_new_tokens: int,
     temperature: float,
     seed: int,
+    failures: dict[int, str] | None = None,
 ) -> list[str]:
     """The model's completion for each episode, continuing with <NEXT/> up to env_cfg.max_turns turns.
 
     A turn that ends with closed reasoning but no <OUTPUT> gets the harness's <NEXT/> and another
     turn; the returned completion is the turns joined by the <NEXT/> separator (prefill excluded).
+    Engines that take messages (`takes_messages`: a chat endpoint) get the conversation and the prefill
+    instead of rendered text. An engine may fail an item (`rl.engines.openai.Failed`, an endpoint that
+    did not answer): its conversation stops, `failures[index]` says why, and its completion is "" (to be
+    counted as failed by the caller, never judged).
     """
+    from rl.engines.openai import Failed
+
     turns: list[list[str]] = [[] for _ in episodes]
+    failed: dict[int, str] = {} if failures is None else failures
     pending = list(range(len(episodes)))
     for turn in range(env_cfg.max_turns):
         if not pending:
             break
-        prompts = [
-            render_prompt(engine.tokenizer, episodes[i], env_cfg, system_role=system_role, assistant_turns=turns[i])
-            for i in pending
-        ]
-        texts = engine.generate(prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed + turn)
+        settings = {"max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed + turn}
+        if getattr(engine, "takes_messages", False):
+            conversations = [chat_messages(episodes[i], env_cfg, system_role=system_role, assistant_turns=turns[i])
+                              for i in pending]
+            prefills = ["" if turns[i] else output_prefill(episodes[i].variant) for i in pending]
+            texts = engine.generate_messages(conversations, prefills, **settings)  # type: ignore[attr-defined]
+        else:
+            prompts = [render_prompt(engine.tokenizer, episodes[i], env_cfg, system_role=system_role,
+                                     assistant_turns=turns[i]) for i in pending]
+            texts = engine.generate(prompts, **settings)
         for i, text in zip(pending, texts, strict=True):
-            turns[i].append(text)
-        pending = [i for i in pending if wants_next_turn(episodes[i].variant, turns[i], env_cfg.max_turns)]
-    return [join_turns(t) for t in turns]
+            if isinstance(text, Failed):
+                failed[i] = text.reason
+            else:
+                turns[i].append(text)
+        pending = [i for i in pending if i not in failed and wants_next_turn(episodes[i].variant, turns[i],
+                                                                             env_cfg.max_turns)]
+    if failed and failures is None:
+        raise RuntimeError(f"{len(failed)} of {len(episodes)} generations failed: {next(iter(failed.values()))}")
+    return [join_turns(t) if t else "" for t in turns]

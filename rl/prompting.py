@@ -56,15 +56,23 @@ def render_prompt(
         Chat-templated text ending with the generation prompt, plus the variant's prefill ("<OUTPUT>"
         for no_cot) on the first turn.
     """
+    messages = chat_messages(episode, env_cfg, system_role=system_role, assistant_turns=assistant_turns)
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if not assistant_turns:
+        text += output_prefill(episode.variant)
+    return text
+
+
+def chat_messages(episode: Episode, env_cfg: EnvConfig, *, system_role: bool = True,
+                  assistant_turns: Sequence[str] = ()) -> list[dict[str, str]]:
+    """The conversation `render_prompt` renders: system (or folded) and user messages, then each earlier
+    model turn answered by a user <NEXT/>. The variant's prefill is not in it (see `output_prefill`)."""
     messages = build_messages(episode, env_cfg)
     if not system_role:
         messages = fold_system_prompt(messages)
     if assistant_turns:
         messages = continue_messages(messages, list(assistant_turns))
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    if not assistant_turns:
-        text += output_prefill(episode.variant)
-    return text
+    return messages
 
 
 def strip_auto_bos(tokenizer: Any, text: str) -> str:

@@ -141,13 +141,16 @@ class JudgeClient:
 
     async def complete(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, str]] | str,
         *,
         temperature: float,
         max_tokens: int,
         valid: Callable[[str], bool] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
-        """POST one chat completion and return the assistant message's content.
+        """POST one chat completion and return the assistant message's content; with a prompt string
+        instead of messages, POST one text completion (`{base_url}/completions`) and return its text.
+        `extra` adds fields to the request body (e.g. `seed`).
 
         Retries (up to `cfg.max_retries`, with backoff) on HTTP 429/5xx, timeouts, connection errors,
         a body that is not JSON or has no `choices[0].message.content`, and content for which `valid`
@@ -161,11 +164,14 @@ class JudgeClient:
             self.stats.failures += 1
             raise JudgeError(self._fatal)
         pool = self._pool()
-        body = {"model": self.cfg.model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
+        chat = not isinstance(messages, str)
+        body = {"model": self.cfg.model, "messages" if chat else "prompt": messages, "temperature": temperature,
+                "max_tokens": max_tokens, **(extra or {})}
+        url = self.url if chat else self.url.removesuffix("/chat/completions") + "/completions"
         last = ""
         for attempt in range(self.cfg.max_retries + 1):
             try:
-                return await self._attempt(pool, body, valid)
+                return await self._attempt(pool, body, valid, url)
             except _Retryable as e:
                 last = str(e)
                 if attempt == self.cfg.max_retries:
@@ -225,7 +231,8 @@ class JudgeClient:
         thread.join()
         loop.close()
 
-    async def _attempt(self, pool: _Pool, body: dict[str, Any], valid: Callable[[str], bool] | None) -> str:
+    async def _attempt(self, pool: _Pool, body: dict[str, Any], valid: Callable[[str], bool] | None,
+                       url: str) -> str:
         async with pool.semaphore:
             # The semaphore keeps the total within len(shards) * _CONNECTIONS_PER_POOL, so the least
             # busy shard always has a free connection and no request queues inside httpx.
@@ -237,7 +244,7 @@ class JudgeClient:
             self.stats.in_flight += 1
             self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
             try:
-                response = await pool.shards[shard].post(self.url, json=body, headers=self._headers)
+                response = await pool.shards[shard].post(url, json=body, headers=self._headers)
             except httpx.TransportError as e:  # timeouts, refused or dropped connections, protocol errors
                 raise _Retryable(self._scrub(f"{type(e).__name__}: {e}".rstrip(": "))) from None
             finally:
@@ -252,14 +259,16 @@ class JudgeClient:
             if status in _FATAL_STATUSES and self._key is None:
                 reason += f"; {missing_key_note(self.cfg)}"
             raise _Permanent(reason, stops_client=status in _FATAL_STATUSES)
+        field = "message.content" if "messages" in body else "text"
         try:
-            content = response.json()["choices"][0]["message"]["content"]
+            choice = response.json()["choices"][0]
+            content = choice["message"]["content"] if "messages" in body else choice["text"]
         except ValueError:
             raise _Retryable(f"response is not JSON: {self._excerpt(response.text)}") from None
         except (KeyError, IndexError, TypeError):
             content = None
         if not isinstance(content, str):
-            raise _Retryable(f"response has no choices[0].message.content: {self._excerpt(response.text)}")
+            raise _Retryable(f"response has no choices[0].{field}: {self._excerpt(response.text)}")
         if valid is not None and not valid(content):
             raise _Retryable(f"answer not in the rubric's format: {self._excerpt(content)}")
         return content

@@ -59,8 +59,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--config", help="run config YAML for env/reward/rl.eval settings (default: the first run "
                                     "checkpoint's saved config.yaml, else defaults)")
     p.add_argument("--base-model", help="base model for LoRA adapters (default: the one adapter_config.json names)")
-    p.add_argument("--engine", default="auto", choices=("auto", "hf", "vllm"),
-                   help="auto: vllm when installed with a GPU, else hf (transformers)")
+    p.add_argument("--engine", default="auto", choices=("auto", "hf", "vllm", "openai"),
+                   help="auto: vllm when installed with a GPU, else hf (transformers); openai: each --checkpoints "
+                        "entry is a model name served at --base-url")
+    p.add_argument("--base-url", help="openai engine: the endpoint's API root, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--api-key-env", help="openai engine: NAME of the environment variable holding the API key "
+                                         "(never the key itself; none needed for a local server)")
+    p.add_argument("--openai-api", default="chat", choices=("chat", "completions"),
+                   help="openai engine: chat messages (default), or our rendered prompt on the completions endpoint "
+                        "(needs --tokenizer)")
+    p.add_argument("--tokenizer", help="openai engine, completions API: the tokenizer whose chat template renders "
+                                       "the prompt (a directory or hub id)")
+    p.add_argument("--max-concurrency", type=int, default=64, help="openai engine: requests in flight")
+    p.add_argument("--max-retries", type=int, default=4,
+                   help="openai engine: retries of a request (HTTP 429/5xx, timeouts, garbage) before it counts as failed")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="device of the hf engine")
     p.add_argument("--workers", default="auto",
                    help="parallel workers (Ray actors): auto = one per GPU, or one per 4 CPU cores")
@@ -81,7 +93,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error("--n-queries must be at least 1")
     if args.workers != "auto" and (not args.workers.isdigit() or int(args.workers) < 1):
         p.error(f"--workers must be 'auto' or a positive integer, not {args.workers!r}")
+    if args.engine == "openai":
+        if not args.base_url:
+            p.error("--engine openai needs --base-url (the endpoint's API root, e.g. http://127.0.0.1:8000/v1)")
+        if args.openai_api == "completions" and not args.tokenizer:
+            p.error("--openai-api completions needs --tokenizer (whose chat template renders the prompt)")
+        if args.max_concurrency < 1:
+            p.error("--max-concurrency must be at least 1")
+        args.no_ray = True  # the requests run concurrently in one process; workers would add nothing
+    elif args.base_url or args.api_key_env or args.tokenizer:
+        p.error("--base-url, --api-key-env and --tokenizer apply to --engine openai only")
     return args
+
+
+def openai_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The OpenAI engine's settings from the command line (the key stays in its variable)."""
+    from rl.models import cache_root
+
+    return {"base_url": args.base_url, "api": args.openai_api, "api_key_env": args.api_key_env,
+            "max_concurrency": args.max_concurrency, "max_retries": args.max_retries,
+            "cache_dir": str(cache_root() / "generations"),
+            "tokenizer": args.tokenizer}
 
 
 def check_model_configs(checkpoints: Sequence[Checkpoint]) -> None:
@@ -200,8 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rl.engines import pick_engine
 
         check_output_dir(str(args.out), "--out", example="--out $PWD/compare/NAME")
-        checkpoints = resolve_checkpoints(args.checkpoints, base_model=args.base_model)
-        check_model_configs(checkpoints)
+        if args.engine == "openai":
+            from rl.engines.openai_probe import probe_endpoint
+
+            checkpoints = [Checkpoint(label=name, model=name, kind="hub") for name in args.checkpoints]
+            _log(probe_endpoint(args.base_url, args.checkpoints, api=args.openai_api, api_key_env=args.api_key_env))
+        else:
+            checkpoints = resolve_checkpoints(args.checkpoints, base_model=args.base_model)
+            check_model_configs(checkpoints)
         variants = parse_variants(args.variants) if args.variants is not None else None
         settings = load_settings(args.config, checkpoints, variants=variants, n_queries=args.n_queries,
                                  overrides=args.overrides)
@@ -214,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         probed = probe_reward_judge(settings.reward)  # before Ray, any model load or anything in --out
         settings = with_reward_model(settings)
     except (CheckpointError, ConfigError, DatasetError, JudgeProbeError, RewardModelError, ValueError) as e:
+        # (an unusable --base-url endpoint raises rl.engines.openai_probe.EndpointError, a ValueError)
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if probed is not None and probed.warning:
@@ -222,7 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for diff in env_differences(settings, c):
             print(f"warning: checkpoint {c.label} was trained with other settings ({diff}); all checkpoints are "
                   f"evaluated with {settings.source}", file=sys.stderr)
-    cells = make_cells(checkpoints, settings.eval.variants, episodes, settings, engine)
+    # The cells' fingerprints name the endpoint and API too: another server's answers are other transcripts.
+    engine_id = f"openai:{args.base_url.rstrip('/')}:{args.openai_api}" if engine == "openai" else engine
+    cells = make_cells(checkpoints, settings.eval.variants, episodes, settings, engine_id)
     n_per_tier = len(next(iter(episodes.values()))) // 2
     _log(f"{len(checkpoints)} checkpoints x {len(settings.eval.variants)} variations = {len(cells)} cells, "
          f"{n_per_tier} queries per tier; engine {engine}; settings from {settings.source}")
@@ -231,8 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_ray:
         n_workers, device = 1, args.device
 
+        engine_options = openai_options(args) if engine == "openai" else None
+
         def factory() -> Any:
-            return EvalWorker(settings.dump(), engine, device, vllm_options=vllm_options)
+            return EvalWorker(settings.dump(), engine, device, vllm_options=vllm_options, openai_options=engine_options)
     else:
         try:
             from rl.raycluster import connect

@@ -20,18 +20,21 @@ class EvalWorker:
 
     Args:
         settings: CompareSettings.dump() (plain data, so the worker can live in a Ray actor).
-        engine: "hf" or "vllm".
+        engine: "hf", "vllm" or "openai".
         device: auto | cpu | cuda (hf only).
         threads: torch CPU threads (None: torch's default).
         vllm_options: passed to the vLLM engine.
+        openai_options: passed to the OpenAI engine (rl.engines.load_engine).
     """
 
     def __init__(self, settings: dict[str, Any], engine: str, device: str = "auto", threads: int | None = None,
-                 vllm_options: dict[str, Any] | None = None, in_ray: bool = False) -> None:
+                 vllm_options: dict[str, Any] | None = None, in_ray: bool = False,
+                 openai_options: dict[str, Any] | None = None) -> None:
         self.settings = CompareSettings.from_dump(settings)
         self.engine_name = engine
         self.device = device
         self.vllm_options = vllm_options
+        self.openai_options = openai_options
         self.in_ray = in_ray
         self._engine: Any = None
         self._loaded: str | None = None
@@ -55,9 +58,12 @@ class EvalWorker:
         ev = self.settings.eval
         self._engine = load_engine(self.engine_name, ckpt.model, adapter=ckpt.adapter, dtype=self.settings.dtype,
                                    device=self.device, batch_size=ev.batch_size, prefix_cache=ev.prefix_cache,
-                                   vllm_options=self.vllm_options)
+                                   vllm_options=self.vllm_options, openai_options=self.openai_options)
         self._loaded = ckpt.weights
-        self._system_role = resolve_system_role(self._engine.tokenizer, self.settings.env.system_role)
+        if getattr(self._engine, "takes_messages", False):  # a chat endpoint: its template is the server's
+            self._system_role = self.settings.env.system_role != "fold"
+        else:
+            self._system_role = resolve_system_role(self._engine.tokenizer, self.settings.env.system_role)
         return self._engine
 
     def run_cell(self, checkpoint: dict[str, Any], variant: str, episodes: list[dict[str, Any]]) -> dict[str, Any]:
