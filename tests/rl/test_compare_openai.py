@@ -116,3 +116,18 @@ def test_garbage_answers_are_retried_then_counted_as_failed(tiny_run: Path) -> N
     for f in out.rglob("*"):
         if f.is_file():
             assert secret.encode() not in f.read_bytes(), f
+
+
+def test_completions_api_with_our_rendered_prompt(tiny_run: Path, server: str) -> None:
+    """--openai-api completions sends the prompt rendered by --tokenizer's chat template: for the served
+    checkpoint, the transcripts of the chat route (the server renders) and of --engine hf."""
+    ckpt = tiny_run / "runs" / "tiny" / "checkpoints" / "step-2"
+    common = ["--n-queries", "3", "--variants", "default", "--config", str(ROOT / "tests/data/tiny_run.yaml")]
+    hf = compare(tiny_run, "--checkpoints", str(ckpt), "--out", str(tiny_run / "cmpc-hf"), "--engine", "hf",
+                 "--no-ray", *common)
+    done = compare(tiny_run, "--checkpoints", NAME, "--out", str(tiny_run / "cmpc-openai"), "--engine", "openai",
+                   "--base-url", server, "--openai-api", "completions", "--tokenizer", str(ckpt), *common)
+    assert hf.returncode == 0 and done.returncode == 0, done.log[-3000:]
+    key = lambda r: (r.episode.tier, r.episode.id)  # noqa: E731
+    assert ([r.completion for r in sorted(records(tiny_run / "cmpc-hf"), key=key)]
+            == [r.completion for r in sorted(records(tiny_run / "cmpc-openai"), key=key)])
