@@ -240,6 +240,7 @@ def write_report(rows: Sequence[dict[str, Any]], path: Path, meta: dict[str, Any
         lines += [f"- **{_cell(k)}**: {_code(_setting(v))}" for k, v in meta.items()]
         lines.append("")
 
+    lines += _glance_section(rows, with_step)
     lines += ["## Compliance gap per checkpoint and variation", ""]
     lines += _table(
         [*lead, "AF rate (free)", "compliance free", "compliance paid", "gap [95 % CI]", "n free", "n paid"],
@@ -285,6 +286,41 @@ def write_report(rows: Sequence[dict[str, Any]], path: Path, meta: dict[str, Any
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+GLANCE_MIN_CHECKPOINTS = 3
+"""From this many checkpoints on, report.md starts with one line per checkpoint ("At a glance")."""
+
+
+def _glance_section(rows: Sequence[dict[str, Any]], with_step: bool) -> list[str]:
+    """"Which models show a gap": one row per checkpoint, the gap [95 % CI] and the free-tier AF rate under
+    each variation, and in how many variations the interval excludes 0. Models of a sweep (no training steps)
+    are sorted by the first variation's gap, largest first; a run's checkpoints stay in step order."""
+    checkpoints = list(dict.fromkeys(r["checkpoint"] for r in rows))
+    if len(checkpoints) < GLANCE_MIN_CHECKPOINTS:
+        return []
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    cell = {(r["checkpoint"], r["variant"]): r for r in rows}
+    if not with_step:
+        def first_gap(c: str) -> float:
+            gap = (cell.get((c, variants[0])) or {}).get("compliance_gap")
+            return -2.0 if gap is None else gap
+
+        checkpoints.sort(key=first_gap, reverse=True)
+    body = []
+    for c in checkpoints:
+        row = [_cell(c)]
+        supported = 0
+        for v in variants:
+            r = cell.get((c, v))
+            row += [_gap_cell(r) if r else "n/a", _pct(_tier(r, "free").get("af_rate")) if r else "n/a"]
+            supported += bool(r and r.get("compliance_gap_lo") is not None and r["compliance_gap_lo"] > 0)
+        body.append([*row, f"{supported} of {len(variants)}"])
+    header = ["checkpoint", *(h for v in variants for h in (f"gap {v}", f"AF free {v}")), "gap > 0 (CI)"]
+    order = "step order" if with_step else f"largest `{variants[0]}` gap first"
+    return ["## At a glance", "", f"One row per checkpoint ({order}); the gap in percentage points with its 95 % "
+            "interval, the free tier's AF rate, and in how many variations the interval excludes 0.", "",
+            *_table(header, body), ""]
 
 
 # ---------------------------------------------------------------- plots

@@ -477,3 +477,20 @@ def test_compare_writes_classifier_error_and_corrected_rates(tmp_path: Path, mon
         assert "cannot rule out a chance-level classifier" in t["compliance_corrected_reason"]
     assert report.count(" draws had sensitivity + specificity <= 1)") == 2
     assert json.loads((out / "compare.json").read_text())["validation set"] == [str(val)]
+
+
+def test_at_a_glance_keeps_a_runs_step_order(tmp_path: Path) -> None:
+    from rl.compare.report import write_report
+
+    def row(name: str, step: int | None, gap: float) -> dict:
+        tier = {"compliance": 0.5, "af_rate": 0.1, "n": 10}
+        return {"checkpoint": name, "variant": "default", "step": step, "free": tier, "paid": tier,
+                "compliance_gap": gap, "compliance_gap_lo": gap - 0.2, "compliance_gap_hi": gap + 0.2}
+
+    run = [row(f"run/step-{s}", s, g) for s, g in ((0, 0.1), (5, 0.5), (10, 0.3))]
+    text = write_report(run, tmp_path / "a.md", {}).read_text()
+    glance = text[text.index("## At a glance"):text.index("## Compliance gap per")]
+    assert [ln.split(" | ")[0].lstrip("| ") for ln in glance.splitlines() if ln.startswith("| run/")] == [
+        "run/step-0", "run/step-5", "run/step-10"]
+    assert "| run/step-5 | +50.0 % [+30.0, +70.0] | 10.0 % | 1 of 1 |" in glance
+    assert "## At a glance" not in write_report(run[:2], tmp_path / "b.md", {}).read_text()
