@@ -44,3 +44,41 @@ def test_a_sweep_of_twelve_models_in_one_command(tmp_path: Path) -> None:
     gaps = {r["checkpoint"]: r["compliance_gap"] for r in rows if r["variant"] == "default"}
     assert len(listed) == 12 and [gaps[m] for m in listed] == sorted(gaps.values(), reverse=True)
     assert gaps["org/model-11"] > gaps["org/model-00"] == 0.0
+
+
+def test_probe_names_a_refused_key_and_garbage_lists(monkeypatch) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import pytest
+
+    from rl.engines.openai_probe import EndpointError, probe_endpoint
+
+    answers = {"status": 401, "body": b'{"error": "bad key"}'}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(answers["status"])
+            self.send_header("Content-Length", str(len(answers["body"])))
+            self.end_headers()
+            self.wfile.write(answers["body"])
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{http.server_port}/v1"
+    try:
+        monkeypatch.setenv("AF_RL_TEST_KEY", "sk-test-refused")
+        with pytest.raises(EndpointError, match=r"HTTP 401: the key in \$AF_RL_TEST_KEY was refused"):
+            probe_endpoint(url, ["m"], api="completions", api_key_env="AF_RL_TEST_KEY")
+        with pytest.raises(EndpointError, match="no key was sent"):
+            probe_endpoint(url, ["m"], api="completions", api_key_env=None)
+        answers.update(status=200, body=b'{"data": [{"id": "a"}, {"id": "b"}]}')
+        with pytest.raises(EndpointError, match="does not serve 'm'; it serves: a, b"):
+            probe_endpoint(url, ["m"], api="completions", api_key_env=None)
+        assert "serves the 1 model (listed)" in probe_endpoint(url, ["b"], api="completions", api_key_env=None)
+    finally:
+        http.shutdown()
+        http.server_close()
