@@ -12,7 +12,7 @@ RUNS   := $(CURDIR)/runs
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,inspect]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -1,0 +1,1 @@
+"""Adapters for other tools (optional extras): `inspect_ai_task` (pip install -e ".[inspect]")."""
