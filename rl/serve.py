@@ -65,22 +65,39 @@ class Batcher:
         self.jobs.put(job)
         return job.done
 
+    def close(self) -> None:
+        """Stop the batching thread once the jobs queued before this call are done."""
+        self.jobs.put(None)  # type: ignore[arg-type]
+        self.thread.join()
+
     def _run(self) -> None:
         pending: list[Job] = []
         while True:
             if not pending:
-                pending.append(self.jobs.get())
+                first = self.jobs.get()
+                if first is None:
+                    return
+                pending.append(first)
             deadline = time.monotonic() + BATCH_WAIT_S
+            stop = False
             while len(pending) < self.batch_size:  # what arrives meanwhile joins the batch
                 try:
-                    pending.append(self.jobs.get(timeout=max(0.0, deadline - time.monotonic())))
+                    job = self.jobs.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
+                if job is None:
+                    stop = True
+                    break
+                pending.append(job)
             key = (pending[0].max_tokens, pending[0].temperature)
             batch = [j for j in pending if (j.max_tokens, j.temperature) == key][: self.batch_size]
             taken = {id(j) for j in batch}
             pending = [j for j in pending if id(j) not in taken]
             self._generate(batch)
+            if stop:
+                for rest in (pending[i:i + self.batch_size] for i in range(0, len(pending), self.batch_size)):
+                    self._generate(rest)
+                return
 
     def _generate(self, batch: list[Job]) -> None:
         from rl.engines.hf import prompt_seed
@@ -157,6 +174,11 @@ class Server:
         self.name = name
         self.max_tokens_cap = max_tokens_cap
         self.batcher = Batcher(engine, batch_size)
+
+    def close(self) -> None:
+        """Stop generating (after what is queued) and free the model."""
+        self.batcher.close()
+        self.engine.close()
 
     def answer(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
         path = path.split("?")[0].rstrip("/")
@@ -274,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         http.serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        http.server_close()
     return 0
 
 

@@ -38,11 +38,13 @@ def server(tiny_run: Path) -> Iterator[str]:
     from rl.serve import Server, make_http_server
 
     engine = HFEngine.load(str(tiny_run / "runs" / "tiny" / "checkpoints" / "step-2"), device="cpu", batch_size=32)
-    http = make_http_server(Server(engine, NAME, batch_size=32), "127.0.0.1", 0)
+    server = Server(engine, NAME, batch_size=32)
+    http = make_http_server(server, "127.0.0.1", 0)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{http.server_port}/v1"
     http.shutdown()
     http.server_close()
+    server.close()
 
 
 def records(out: Path) -> list[EpisodeRecord]:

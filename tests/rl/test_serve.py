@@ -36,6 +36,7 @@ def served(tiny_run: Path) -> Iterator[tuple[str, Any]]:
     yield f"http://127.0.0.1:{http.server_port}/v1", engine
     http.shutdown()
     http.server_close()
+    server.close()
 
 
 def episode(i: int = 0, tier: str = "free") -> Episode:
