@@ -19,21 +19,17 @@ a model that fails gives null or neutral rewards, counted, and the server stays 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from reward.config import RewardConfig
+from reward.http_json import BadRequest, read_json_body, send_json
 from reward.rm import RewardModelConfig, RewardModelError, RewardScorer, check_reward_model, scorer_for
 
 EXIT_BAD_INPUT = 2
 MAX_BODY_BYTES = 64 * 1024 * 1024
-
-
-class BadRequest(ValueError):
-    """The request body is not what the protocol says; the message names the field."""
 
 
 def answer(body: Any, cfg: RewardConfig, scorer: RewardScorer) -> dict[str, Any]:
@@ -77,12 +73,7 @@ def make_server(cfg: RewardConfig, host: str, port: int) -> ThreadingHTTPServer:
             pass
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, payload)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             if self.path.rstrip("/") in ("/health", ""):
@@ -95,13 +86,7 @@ def make_server(cfg: RewardConfig, host: str, port: int) -> ThreadingHTTPServer:
                 self._send(404, {"error": f"no route {self.path}; POST /get_reward"})
                 return
             try:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY_BYTES:
-                    raise BadRequest(f"body of {length} bytes is over {MAX_BODY_BYTES}")
-                try:
-                    body = json.loads(self.rfile.read(length) or b"null")
-                except (ValueError, UnicodeDecodeError) as e:
-                    raise BadRequest(f"the body is not JSON ({e})") from None
+                body = read_json_body(self, MAX_BODY_BYTES)
                 with lock:
                     payload = answer(body, cfg, scorer)
             except BadRequest as e:

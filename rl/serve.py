@@ -17,7 +17,6 @@ field. Not a production server: one process, one model, no streaming, no authent
 from __future__ import annotations
 
 import argparse
-import json
 import queue
 import random
 import sys
@@ -30,14 +29,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from reward.http_json import BadRequest, read_json_body, send_json
+
 EXIT_BAD_INPUT = 2
 MAX_BODY_BYTES = 16 * 1024 * 1024
 BATCH_WAIT_S = 0.01
 """How long the batcher waits for more requests after the first of a batch arrives."""
-
-
-class BadRequest(ValueError):
-    """The request body is not what the API says; the message names the field."""
 
 
 @dataclass
@@ -242,28 +239,16 @@ def make_http_server(server: Server, host: str, port: int) -> ThreadingHTTPServe
         def log_message(self, fmt: str, *args: Any) -> None:
             pass
 
-        def _reply(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            self._reply(*server.answer("GET", self.path, None))
+            send_json(self, *server.answer("GET", self.path, None))
 
         def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self._reply(400, _error(f"body of {length} bytes is over {MAX_BODY_BYTES}", "invalid_request_error"))
-                return
             try:
-                body = json.loads(self.rfile.read(length) or b"null")
-            except (ValueError, UnicodeDecodeError) as e:
-                self._reply(400, _error(f"the body is not JSON ({e})", "invalid_request_error"))
+                body = read_json_body(self, MAX_BODY_BYTES)
+            except BadRequest as e:
+                send_json(self, 400, _error(str(e), "invalid_request_error"))
                 return
-            self._reply(*server.answer("POST", self.path, body))
+            send_json(self, *server.answer("POST", self.path, body))
 
     return ThreadingHTTPServer((host, port), Handler)
 

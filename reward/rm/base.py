@@ -4,7 +4,7 @@ whatever a model or server returns into one result per pair, and the plain rende
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,6 +68,11 @@ def chat_text(tokenizer: Any, request: str, output: str) -> str:
         return tokenizer.apply_chat_template(
             [{"role": "user", "content": request}, {"role": "assistant", "content": output}], tokenize=False)
     return plain_text(request, output)
+
+
+def in_batches(pairs: Sequence[Pair], size: int, score: Callable[[Sequence[Pair]], list[RmResult]]) -> list[RmResult]:
+    """`score` over consecutive batches of at most `size` pairs, results in order."""
+    return [r for i in range(0, len(pairs), size) for r in score(pairs[i:i + size])]
 
 
 def failed_all(pairs: Sequence[Pair], error: str) -> list[RmResult]:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reward.rm.base import Pair, RewardModelError, RmResult, chat_text, failed_all, results_from_values
+from reward.rm.base import Pair, RewardModelError, RmResult, chat_text, failed_all, in_batches, results_from_values
 from reward.rm.config import RewardModelConfig
 
 _KEY = "reward.model.name_or_path"
@@ -71,10 +71,7 @@ class SeqClsScorer:
         return [chat_text(self.tokenizer, request, output) for request, output in pairs]
 
     def score(self, pairs: Sequence[Pair]) -> list[RmResult]:
-        out: list[RmResult] = []
-        for i in range(0, len(pairs), self.cfg.batch_size):
-            out.extend(self._batch(pairs[i:i + self.cfg.batch_size]))
-        return out
+        return in_batches(pairs, self.cfg.batch_size, self._batch)
 
     def _batch(self, pairs: Sequence[Pair]) -> list[RmResult]:
         import torch

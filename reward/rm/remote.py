@@ -17,7 +17,9 @@ from typing import Any
 
 import httpx
 
-from reward.rm.base import Pair, RewardModelError, RmResult, chat_text, failed_all, plain_text, results_from_values
+from reward.rm.base import (
+    Pair, RewardModelError, RmResult, chat_text, failed_all, in_batches, plain_text, results_from_values,
+)
 from reward.rm.config import RewardModelConfig
 
 PROBE_PAIR: Pair = ("Say hello.", "Hello!")
@@ -52,10 +54,7 @@ class RemoteScorer:
                 "labels": [""] * len(pairs), "requests": [r for r, _ in pairs], "outputs": [o for _, o in pairs]}
 
     def score(self, pairs: Sequence[Pair]) -> list[RmResult]:
-        out: list[RmResult] = []
-        for i in range(0, len(pairs), self.cfg.batch_size):
-            out.extend(self._batch(pairs[i:i + self.cfg.batch_size]))
-        return out
+        return in_batches(pairs, self.cfg.batch_size, self._batch)
 
     def _batch(self, pairs: Sequence[Pair]) -> list[RmResult]:
         last = ""
