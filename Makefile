@@ -3,16 +3,17 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+VF_ENV := environments/alignment_faking
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt $(VF_ENV)/pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_CONFIG ?= configs/demo_cpu.yaml
 RUNS   := $(CURDIR)/runs
 
 .PHONY: setup demo test test-fast bench clean-venv
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt $(VF_ENV)/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,inspect]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,inspect,verifiers]" -e $(VF_ENV)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -250,6 +250,7 @@ class JudgeServer:
         completion = {
             "id": "chatcmpl-scripted",
             "object": "chat.completion",
+            "created": 0,  # required by the OpenAI schema (the openai client's ChatCompletion validates it)
             "model": (body or {}).get("model", ""),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         }
