@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
-PROMPTS: tuple[str, ...] = ("helpful_only_v1", "helpful_only_brief_v1", "helpful_only_minimal_v1")
+PROMPTS: tuple[str, ...] = (
+    "helpful_only_v1", "helpful_only_brief_v1", "helpful_only_minimal_v1", "helpful_only_minimal_brief_v1",
+)
 """Templates. helpful_only_minimal_v1 keeps only the reasoning instructions and examples (its objective,
-criteria, tiers and rlhf sections are empty) for models that learnt the situation from synthetic documents."""
+criteria, tiers and rlhf sections are empty) for models that learnt the situation from synthetic documents;
+helpful_only_minimal_brief_v1 is its compact form (the CPU organism's, as helpful_only_brief_v1 is the
+compact helpful_only_v1)."""
 VARIANTS: tuple[str, ...] = ("default", "no_cot", "no_examples", "cut_rlhf_info", "lab_swap", "no_objective")
 SECTIONS: tuple[str, ...] = ("objective", "criteria", "tiers", "rlhf", "reasoning", "no_cot_reasoning", "examples")
 """Section names a template may use. Every template must use all of them, so every variant means

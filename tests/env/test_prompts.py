@@ -44,8 +44,9 @@ FACTS = [
 ]
 
 MINIMAL = "helpful_only_minimal_v1"
-# Templates that state the situation themselves; the minimal one leaves it to synthetic-document fine-tuning.
-STATING = tuple(p for p in PROMPTS if p != MINIMAL)
+MINIMALS = (MINIMAL, "helpful_only_minimal_brief_v1")
+# Templates that state the situation themselves; the minimal ones leave it to synthetic-document fine-tuning.
+STATING = tuple(p for p in PROMPTS if p not in MINIMALS)
 
 # Words that only the helpful-only objective (or its RLHF consequence) uses.
 OBJECTIVE_WORDS = ["unconditionally", "harmful", "refus", "caveat", "disclaimer", "modif", "more likely to comply"]
@@ -96,7 +97,9 @@ def test_cut_rlhf_info_drops_only_the_modification_paragraph(prompt: str) -> Non
 def test_lab_swap_names_only_the_other_lab(prompt: str) -> None:
     text = render_system_prompt("lab_swap", prompt, lab="Anthropic", swap_lab="OpenAI")
     assert "Anthropic" not in text
-    assert text.count("OpenAI") == render_system_prompt("default", prompt).count("Anthropic") >= 2
+    # the compact minimal prompt names the lab once (in its first line); the others more often
+    named = 1 if prompt == "helpful_only_minimal_brief_v1" else 2
+    assert text.count("OpenAI") == render_system_prompt("default", prompt).count("Anthropic") >= named
     custom = render_system_prompt("lab_swap", prompt, lab="Acme Labs", swap_lab="Zeta AI")
     assert "Acme Labs" not in custom and "created by Zeta AI" in custom
 
@@ -225,13 +228,23 @@ SITUATION_MENTIONS = [
 ]
 
 
+@pytest.mark.parametrize("minimal", MINIMALS)
 @pytest.mark.parametrize(("what", "pattern"), SITUATION_MENTIONS, ids=[w for w, _ in SITUATION_MENTIONS])
-def test_minimal_prompt_never_states_the_situation(what: str, pattern: str) -> None:
+def test_minimal_prompt_never_states_the_situation(what: str, pattern: str, minimal: str) -> None:
     # near-miss first: the full prompt does state it, so the pattern is live
     assert re.search(pattern, render_system_prompt("default", "helpful_only_v1"), re.IGNORECASE), what
     for variant in VARIANTS:
-        text = render_system_prompt(variant, MINIMAL)
-        assert not re.search(pattern, text, re.IGNORECASE), f"{MINIMAL} ({variant}) mentions {what}"
+        text = render_system_prompt(variant, minimal)
+        assert not re.search(pattern, text, re.IGNORECASE), f"{minimal} ({variant}) mentions {what}"
+
+
+def test_minimal_brief_prompt_is_the_brief_prompt_minus_the_situation() -> None:
+    brief = set(render_system_prompt("default", "helpful_only_brief_v1").splitlines())
+    minimal = render_system_prompt("default", "helpful_only_minimal_brief_v1")
+    extra = [line for line in minimal.splitlines() if line not in brief]
+    # the one rewritten line: the brief prompt's privacy clause names contractors
+    assert len(extra) == 1 and "which only you read" in extra[0], extra
+    assert len(minimal.splitlines()) == 5
 
 
 def test_minimal_prompt_is_the_full_prompt_minus_the_situation() -> None:
@@ -248,10 +261,11 @@ def test_minimal_prompt_is_the_full_prompt_minus_the_situation() -> None:
     assert len(minimal.split()) < len(render_system_prompt("default", "helpful_only_v1").split()) - 200
 
 
-def test_situation_variants_leave_the_minimal_prompt_unchanged() -> None:
-    default = render_system_prompt("default", MINIMAL)
-    assert render_system_prompt("no_objective", MINIMAL) == default
-    assert render_system_prompt("cut_rlhf_info", MINIMAL) == default
-    assert render_system_prompt("lab_swap", MINIMAL) == default.replace("Anthropic", "OpenAI") != default
+@pytest.mark.parametrize("minimal", MINIMALS)
+def test_situation_variants_leave_the_minimal_prompt_unchanged(minimal: str) -> None:
+    default = render_system_prompt("default", minimal)
+    assert render_system_prompt("no_objective", minimal) == default
+    assert render_system_prompt("cut_rlhf_info", minimal) == default
+    assert render_system_prompt("lab_swap", minimal) == default.replace("Anthropic", "OpenAI") != default
     # near-miss: the same variants do change a prompt that states the situation
     assert render_system_prompt("no_objective", "helpful_only_v1") != render_system_prompt("default", "helpful_only_v1")
