@@ -227,7 +227,7 @@ def judge_items(items: list[Item], c_asked: list[int], a_asked: list[int], cfg: 
 
 def _counted(judge: Any, items: list[Item]) -> tuple[list[Any], list[int]]:
     """`judge.score(items)` and the HTTP requests each item cost, counted per item in its own task."""
-    from reward.judges.client import counting_requests
+    from env.llm.client import counting_requests
 
     async def one(item: Item) -> tuple[Any, int]:
         with counting_requests() as count:
@@ -250,9 +250,10 @@ def judges_for(cfg: JudgeConfig) -> tuple[Any, Any]:
     loop thread, HTTP connections and cache open across batches (one training step after another)."""
     with _JUDGES_LOCK:
         if cfg not in _JUDGES:
-            from reward.judges import AfJudge, ComplianceJudge, JudgeCache, JudgeClient
+            from env.llm import AnswerCache, LlmClient
+            from reward.judges import AfJudge, ComplianceJudge
 
-            client = JudgeClient(cfg)
-            cache = JudgeCache(cfg.cache_dir) if cfg.cache_dir else None
+            client = LlmClient(cfg)
+            cache = AnswerCache(cfg.cache_dir) if cfg.cache_dir else None
             _JUDGES[cfg] = (ComplianceJudge(cfg, client=client, cache=cache), AfJudge(cfg, client=client, cache=cache))
         return _JUDGES[cfg]

@@ -1,7 +1,7 @@
-"""On-disk cache of judge answers (sqlite), so rerunning a judgement sends no requests.
+"""On-disk cache of endpoint answers (sqlite), so rerunning a judgement or a generation sends no requests.
 
-Keys cover the transcript, the rubric version, the judge model and the vote's sample index; only
-answers that parsed in the rubric's format are stored.
+Keys are sha256 hashes chosen by the caller (the judges: transcript, rubric version, model and vote
+index); callers store only answers that parsed in their format.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ FILE_NAME = "answers.sqlite3"
 
 
 def cache_key(transcript: str, rubric_version: str, model: str, sample_index: int) -> str:
-    """sha256 (hex) identifying one vote: vote `sample_index` of `model` on `transcript` under the rubric."""
+    """sha256 (hex) identifying one answer: sample `sample_index` of `model` on `transcript` under the
+    prompt version `rubric_version`."""
     payload = json.dumps([transcript, rubric_version, model, sample_index], ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class JudgeCache:
+class AnswerCache:
     """Answers by `cache_key`, in `path_dir/answers.sqlite3` (WAL mode, so several processes may share it).
 
     One connection guarded by a lock: safe from an event-loop thread and any other thread. Pickles as
@@ -38,7 +39,7 @@ class JudgeCache:
         self._db = self._connect()
 
     def __repr__(self) -> str:
-        return f"JudgeCache({str(self.path)!r})"
+        return f"AnswerCache({str(self.path)!r})"
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path_dir": self.path_dir}

@@ -1,7 +1,7 @@
 """Async client for an OpenAI-compatible chat-completions endpoint, with bounded concurrency and retries.
 
 It also owns a background event-loop thread, so synchronous callers (and callers already inside an
-event loop) can run judge batches on it while its connections stay open between batches.
+event loop) can run batches (judgements, generations) on it while its connections stay open between batches.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from reward.judges.config import JudgeConfig
+from env.llm.config import EndpointConfig
 
 T = TypeVar("T")
 
@@ -39,8 +39,8 @@ _FATAL_STATUSES = frozenset({401, 403})
 log = logging.getLogger(__name__)
 
 
-class JudgeError(RuntimeError):
-    """A judge request failed for good: a non-retryable HTTP error, or retries exhausted. The message
+class LlmError(RuntimeError):
+    """A request failed for good: a non-retryable HTTP error, or retries exhausted. The message
     names the endpoint, the model, the attempts made and the last error; never the API key."""
 
 
@@ -53,7 +53,7 @@ class ClientStats:
     retries: int = 0
     """Attempts after a first one."""
     failures: int = 0
-    """`complete` calls that raised JudgeError."""
+    """`complete` calls that raised LlmError."""
     in_flight: int = 0
     """Requests awaiting a response now."""
     max_in_flight: int = 0
@@ -67,12 +67,12 @@ class RequestCount:
     n: int = 0
 
 
-_REQUEST_COUNT: ContextVar[RequestCount | None] = ContextVar("af_rl_judge_requests", default=None)
+_REQUEST_COUNT: ContextVar[RequestCount | None] = ContextVar("af_rl_llm_requests", default=None)
 
 
 @contextmanager
 def counting_requests() -> Iterator[RequestCount]:
-    """Count the HTTP requests (retries included; cached answers send none) that any JudgeClient sends
+    """Count the HTTP requests (retries included; cached answers send none) that any LlmClient sends
     from this context and from the tasks started in it. Contexts are per task, so concurrent batches
     (OpenRLHF scores samples in parallel threads) each count only their own requests."""
     count = RequestCount()
@@ -110,13 +110,13 @@ class _Permanent(Exception):
         self.stops_client = stops_client
 
 
-class JudgeClient:
-    """Sends chat-completion requests for the judges. Safe to share between judges and threads.
+class LlmClient:
+    """Sends chat-completion requests (judges, generators). Safe to share between callers and threads.
 
     Pickles as its config alone: the key is read again (from env or file) where it is unpickled.
     """
 
-    def __init__(self, cfg: JudgeConfig) -> None:
+    def __init__(self, cfg: EndpointConfig) -> None:
         """Raises ValueError when `cfg.api_key_file` is set but unreadable (see `resolve_api_key`)."""
         self.cfg = cfg
         self.url = cfg.base_url.rstrip("/") + "/chat/completions"
@@ -131,7 +131,7 @@ class JudgeClient:
         self._loop_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"JudgeClient(url={self.url!r}, model={self.cfg.model!r})"
+        return f"LlmClient(url={self.url!r}, model={self.cfg.model!r})"
 
     def __getstate__(self) -> dict[str, Any]:
         return {"cfg": self.cfg}
@@ -154,15 +154,15 @@ class JudgeClient:
 
         Retries (up to `cfg.max_retries`, with backoff) on HTTP 429/5xx, timeouts, connection errors,
         a body that is not JSON or has no `choices[0].message.content`, and content for which `valid`
-        is False (an answer not in the rubric's format is sampled again). Other HTTP errors (400, 401,
+        is False (an answer not in the caller's format is sampled again). Other HTTP errors (400, 401,
         ...) fail at once. After a 401 or 403 the client fails every later call at once, unsent.
 
         Raises:
-            JudgeError: the request failed for good.
+            LlmError: the request failed for good.
         """
         if self._fatal is not None:
             self.stats.failures += 1
-            raise JudgeError(self._fatal)
+            raise LlmError(self._fatal)
         pool = self._pool()
         chat = not isinstance(messages, str)
         body = {"model": self.cfg.model, "messages" if chat else "prompt": messages, "temperature": temperature,
@@ -177,7 +177,7 @@ class JudgeClient:
                 if attempt == self.cfg.max_retries:
                     break
                 delay = self._delay(attempt, e.retry_after)
-                log.debug("judge attempt %d failed (%s); retrying in %.2f s", attempt + 1, last, delay)
+                log.debug("%s attempt %d failed (%s); retrying in %.2f s", self.cfg.label, attempt + 1, last, delay)
                 self.stats.retries += 1
                 await asyncio.sleep(delay)
             except _Permanent as e:
@@ -185,9 +185,9 @@ class JudgeClient:
                 if e.stops_client:
                     self._fatal = message
                 self.stats.failures += 1
-                raise JudgeError(message) from None
+                raise LlmError(message) from None
         self.stats.failures += 1
-        raise JudgeError(self._failure(self.cfg.max_retries + 1, last))
+        raise LlmError(self._failure(self.cfg.max_retries + 1, last))
 
     async def aclose(self) -> None:
         """Close the connections opened on the running event loop."""
@@ -211,7 +211,7 @@ class JudgeClient:
             running = None
         if running is loop:
             coro.close()
-            raise RuntimeError("JudgeClient.run called from its own background loop; await the coroutine instead")
+            raise RuntimeError("LlmClient.run called from its own background loop; await the coroutine instead")
         future = asyncio.run_coroutine_threadsafe(coro, loop)
         try:
             return future.result()
@@ -270,7 +270,7 @@ class JudgeClient:
         if not isinstance(content, str):
             raise _Retryable(f"response has no choices[0].{field}: {self._excerpt(response.text)}")
         if valid is not None and not valid(content):
-            raise _Retryable(f"answer not in the rubric's format: {self._excerpt(content)}")
+            raise _Retryable(f"answer not in the expected format: {self._excerpt(content)}")
         return content
 
     def _pool(self) -> _Pool:
@@ -293,7 +293,7 @@ class JudgeClient:
             # A forked child inherits the loop object but not its thread; waiting on it would hang forever.
             if self._loop is None or self._loop_pid != os.getpid():
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=_serve_forever, args=(loop,), name="af-rl-judge-loop", daemon=True)
+                thread = threading.Thread(target=_serve_forever, args=(loop,), name="af-rl-llm-loop", daemon=True)
                 thread.start()
                 self._loop, self._thread, self._loop_pid = loop, thread, os.getpid()
             return self._loop
@@ -305,7 +305,7 @@ class JudgeClient:
         return min(MAX_BACKOFF_S, delay)
 
     def _failure(self, attempts: int, last: str) -> str:
-        return f"judge request to {self.url} (model {self.cfg.model}) failed after {attempts} attempt(s): {last}"
+        return f"{self.cfg.label} request to {self.url} (model {self.cfg.model}) failed after {attempts} attempt(s): {last}"
 
     def _excerpt(self, text: str) -> str:
         text = " ".join(self._scrub(text).split())
@@ -320,10 +320,10 @@ def scrub_key(text: str, key: str | None) -> str:
     return text.replace(key, "***") if key else text
 
 
-def missing_key_note(cfg: JudgeConfig) -> str:
+def missing_key_note(cfg: EndpointConfig) -> str:
     """Why no key was sent, for a 401/403 answered to a request without one."""
     unset = f"${cfg.api_key_env} is not set" if cfg.api_key_env else "no key source is configured"
-    return f"no API key was sent ({unset}; see judge.api_key_env, judge.api_key_file)"
+    return f"no API key was sent ({unset}; see {cfg.label}.api_key_env, {cfg.label}.api_key_file)"
 
 
 def _serve_forever(loop: asyncio.AbstractEventLoop) -> None:

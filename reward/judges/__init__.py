@@ -2,12 +2,11 @@
 
 `ComplianceJudge` and `AfJudge` produce the same result types as the offline classifiers
 (`ComplianceResult`, `AfResult`); a judge that cannot decide gives a failed result, never a label.
+The client, cache and probe they send requests with are `env.llm`'s.
 """
 
 from reward.judges.af import AfJudge
-from reward.judges.cache import JudgeCache
-from reward.judges.client import JudgeClient, JudgeError
 from reward.judges.compliance import ComplianceJudge
 from reward.judges.config import JudgeConfig
 
-__all__ = ["AfJudge", "ComplianceJudge", "JudgeCache", "JudgeClient", "JudgeConfig", "JudgeError"]
+__all__ = ["AfJudge", "ComplianceJudge", "JudgeConfig"]

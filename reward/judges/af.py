@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from reward.af_reasoning import CRITERIA, AfKind, AfResult, CriterionFinding, action_finding, action_verdict, af_kind
-from reward.judges.cache import JudgeCache
-from reward.judges.client import JudgeClient
+from env.llm.cache import AnswerCache
+from env.llm.client import LlmClient
 from reward.judges.config import JudgeConfig, load_rubric
 from reward.judges.voting import VotingJudge
 
@@ -87,7 +87,7 @@ class AfJudge(VotingJudge[AfVote, AfResult]):
     rubric = RUBRIC
     parse = staticmethod(parse_af_answer)
 
-    def __init__(self, cfg: JudgeConfig, client: JudgeClient | None = None, cache: JudgeCache | None = None) -> None:
+    def __init__(self, cfg: JudgeConfig, client: LlmClient | None = None, cache: AnswerCache | None = None) -> None:
         """`client` and `cache` may be shared (e.g. with a ComplianceJudge); see VotingJudge."""
         super().__init__(cfg, cfg.af_votes, client, cache)
 

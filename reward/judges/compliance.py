@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from reward.compliance import SCORE_COMPLY, SCORE_PARTIAL, ComplianceResult, score_compliance
-from reward.judges.cache import JudgeCache
-from reward.judges.client import JudgeClient
+from env.llm.cache import AnswerCache
+from env.llm.client import LlmClient
 from reward.judges.config import JudgeConfig, load_rubric
 from reward.judges.voting import VotingJudge
 
@@ -67,7 +67,7 @@ class ComplianceJudge(VotingJudge[ComplianceVote, ComplianceResult]):
     rubric = RUBRIC
     parse = staticmethod(parse_compliance_answer)
 
-    def __init__(self, cfg: JudgeConfig, client: JudgeClient | None = None, cache: JudgeCache | None = None) -> None:
+    def __init__(self, cfg: JudgeConfig, client: LlmClient | None = None, cache: AnswerCache | None = None) -> None:
         """`client` and `cache` may be shared (e.g. with an AfJudge); see VotingJudge."""
         super().__init__(cfg, cfg.compliance_votes, client, cache)
 

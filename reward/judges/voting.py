@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from reward.judges.cache import JudgeCache, cache_key
-from reward.judges.client import JudgeClient
+from env.llm.cache import AnswerCache, cache_key
+from env.llm.client import LlmClient
 from reward.judges.config import JudgeConfig, Rubric
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ class VotingJudge(Generic[V, R]):
     parse: Callable[[str], V | None]
     """Reads one judge answer; None when it is not in the rubric's format (the vote is sampled again)."""
 
-    def __init__(self, cfg: JudgeConfig, votes: int, client: JudgeClient | None = None,
-                 cache: JudgeCache | None = None) -> None:
+    def __init__(self, cfg: JudgeConfig, votes: int, client: LlmClient | None = None,
+                 cache: AnswerCache | None = None) -> None:
         """Make a judge that samples `votes` answers per item; `client` and `cache` may be shared with
         other judges (by default the judge makes its own; no cache when `cfg.cache_dir` is None).
 
@@ -42,9 +42,9 @@ class VotingJudge(Generic[V, R]):
         self.votes = votes
         self.classifier = f"judge:{cfg.model}:{self.rubric.version.partition('@')[0]}x{votes}"
         self._owns_client = client is None
-        self.client = client if client is not None else JudgeClient(cfg)
+        self.client = client if client is not None else LlmClient(cfg)
         self._owns_cache = cache is None and cfg.cache_dir is not None
-        self.cache = cache if cache is not None else (JudgeCache(cfg.cache_dir) if cfg.cache_dir else None)
+        self.cache = cache if cache is not None else (AnswerCache(cfg.cache_dir) if cfg.cache_dir else None)
 
     async def ascore(self, items: Sequence[Item]) -> list[R]:
         """One result per (episode, parsed completion), in order; every vote of every item is in flight

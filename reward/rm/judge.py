@@ -9,8 +9,8 @@ import asyncio
 import re
 from collections.abc import Sequence
 
-from reward.judges.cache import JudgeCache
-from reward.judges.client import JudgeClient
+from env.llm.cache import AnswerCache
+from env.llm.client import LlmClient
 from reward.judges.config import JudgeConfig, load_rubric
 from reward.judges.voting import VotingJudge
 from reward.rm.base import Pair, RmResult
@@ -36,8 +36,8 @@ class HelpfulnessJudge(VotingJudge[int, RmResult]):
     rubric = RUBRIC
     parse = staticmethod(parse_helpfulness_answer)
 
-    def __init__(self, cfg: JudgeConfig, votes: int, client: JudgeClient | None = None,
-                 cache: JudgeCache | None = None) -> None:
+    def __init__(self, cfg: JudgeConfig, votes: int, client: LlmClient | None = None,
+                 cache: AnswerCache | None = None) -> None:
         super().__init__(cfg, votes, client, cache)
         self.name = self.classifier
 

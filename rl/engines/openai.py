@@ -1,6 +1,7 @@
 """Generation from a model served behind an OpenAI-compatible endpoint (vLLM, SGLang, hosted providers,
-`python -m rl.serve`), with the judge client's machinery: async requests with bounded concurrency, retries
-with backoff, an on-disk answer cache, and failures counted (a `Failed` item), never turned into text.
+`python -m rl.serve`), with the shared endpoint client's machinery (`env.llm`): async requests with bounded
+concurrency, retries with backoff, an on-disk answer cache, and failures counted (a `Failed` item), never
+turned into text.
 
 Chat API (default): the conversation goes as messages (the system prompt as the system message, or folded
 into the first user turn when env.system_role is "fold"); a prefill (no_cot's "<OUTPUT>") goes as a final
@@ -18,9 +19,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
-from reward.judges.cache import JudgeCache
-from reward.judges.client import JudgeClient, JudgeError
-from reward.judges.config import JudgeConfig
+from env.llm.cache import AnswerCache
+from env.llm.client import LlmClient, LlmError
+from env.llm.config import EndpointConfig
 
 OpenAIApi = Literal["chat", "completions"]
 
@@ -43,14 +44,14 @@ class OpenAIEngine:
                  cache_dir: str | None = None, tokenizer: Any = None) -> None:
         if api == "completions" and tokenizer is None:
             raise ValueError("the completions API needs a tokenizer to render the prompt (--tokenizer)")
-        self.cfg = JudgeConfig(base_url=base_url, model=model, api_key_env=api_key_env,
+        self.cfg = EndpointConfig(base_url=base_url, model=model, api_key_env=api_key_env,
                                max_concurrency=max_concurrency, timeout_s=timeout_s, max_retries=max_retries,
                                backoff_s=backoff_s, cache_dir=None)
         self.api = api
         self.takes_messages = api == "chat"
         self.tokenizer = tokenizer
-        self.client = JudgeClient(self.cfg)
-        self.cache = JudgeCache(cache_dir) if cache_dir else None
+        self.client = LlmClient(self.cfg)
+        self.cache = AnswerCache(cache_dir) if cache_dir else None
         self.progress: Any = None
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float,
@@ -86,9 +87,9 @@ class OpenAIEngine:
             extra.update(continue_final_message=True, add_generation_prompt=False)
         try:
             text = await self.client.complete(request, temperature=temperature, max_tokens=max_tokens, extra=extra)
-        except JudgeError as e:
+        except LlmError as e:
             self._advance()
-            return Failed(str(e).replace("judge request", "generation request"))
+            return Failed(str(e).replace("endpoint request", "generation request"))
         if self.cache is not None:
             self.cache.put(key, text)
         self._advance()

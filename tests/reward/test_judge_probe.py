@@ -19,10 +19,11 @@ import pytest
 from judge_server import JudgeServer, compliance_answer
 
 from env.episode import Episode
+from env.llm.probe import PROBE_MESSAGES, _transport_cause
 from env.transcript import parsed_from_parts
 from reward.config import RewardConfig
 from reward.judges import ComplianceJudge, JudgeConfig
-from reward.judges.probe import PROBE_MESSAGES, JudgeProbeError, _transport_cause, probe_judge, probe_reward_judge
+from reward.judges.probe import JudgeProbeError, probe_judge, probe_reward_judge
 
 ROOT = Path(__file__).resolve().parents[2]
 Serve = Callable[..., JudgeServer]

@@ -18,13 +18,14 @@ import pytest
 from judge_server import FAULTS, JudgeServer, af_answer, compliance_answer
 
 from env.episode import Episode
+from env.llm import AnswerCache, LlmClient, LlmError
+from env.llm.cache import cache_key
 from env.transcript import ParsedCompletion, parsed_from_parts
 from reward.af_reasoning import CRITERIA
-from reward.judges import AfJudge, ComplianceJudge, JudgeCache, JudgeClient, JudgeConfig, JudgeError
+from reward.judges import AfJudge, ComplianceJudge, JudgeConfig
 from reward.judges import af as af_module
 from reward.judges import compliance as compliance_module
 from reward.judges.af import parse_af_answer
-from reward.judges.cache import cache_key
 from reward.judges.compliance import parse_compliance_answer
 
 Serve = Callable[..., JudgeServer]
@@ -291,7 +292,7 @@ def _poison(fault: str) -> Callable[[dict[str, Any]], str | None]:
     return lambda request: fault if "POISON" in request["messages"][-1]["content"] else None
 
 
-@pytest.mark.parametrize(("fault", "message"), [("http500", "HTTP 500"), ("bad_answer", "not in the rubric's format")])
+@pytest.mark.parametrize(("fault", "message"), [("http500", "HTTP 500"), ("bad_answer", "not in the expected format")])
 def test_persistent_fault_fails_only_its_item(serve: Serve, fault: str, message: str) -> None:
     answers = {"": [compliance_answer("comply")]}
     srv = serve(_by_marker(answers), faults=_poison(fault))
@@ -338,8 +339,8 @@ def test_min_valid_fraction(serve: Serve, bad_votes: int, failed: bool) -> None:
 
 def test_client_error_names_endpoint_model_attempts_and_last_error(serve: Serve) -> None:
     srv = serve(_by_marker({"": ["x"]}), faults=lambda request: "http500")
-    client = JudgeClient(_cfg(srv, max_retries=2))
-    with pytest.raises(JudgeError) as info:
+    client = LlmClient(_cfg(srv, max_retries=2))
+    with pytest.raises(LlmError) as info:
         asyncio.run(client.complete([{"role": "user", "content": "hi"}], temperature=1.0, max_tokens=8))
     message = str(info.value)
     assert f"{srv.base_url}/chat/completions" in message and "judge-test" in message
@@ -418,7 +419,7 @@ def test_cache_keeps_only_parseable_answers(serve: Serve, tmp_path: Any) -> None
     items = [_item("a"), _item("POISON")]
     with closing(ComplianceJudge(cfg)) as judge:
         assert [r.verdict for r in judge.score(items)] == ["comply", "failed"]
-    with closing(JudgeCache(tmp_path)) as cache:
+    with closing(AnswerCache(tmp_path)) as cache:
         assert len(cache) == 1
     with closing(ComplianceJudge(cfg)) as judge:
         assert [r.verdict for r in judge.score(items)] == ["comply", "failed"]
@@ -509,7 +510,7 @@ def test_judges_sharing_a_client_and_cache_score_from_two_threads_at_once(serve:
         latency_s=0.05,
     )
     cfg = _cfg(srv, af_votes=3, cache_dir=str(tmp_path), max_concurrency=4)
-    client, cache = JudgeClient(cfg), JudgeCache(tmp_path)
+    client, cache = LlmClient(cfg), AnswerCache(tmp_path)
     items = [_item(str(i)) for i in range(4)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         compliance = pool.submit(ComplianceJudge(cfg, client, cache).score, items)
