@@ -46,9 +46,12 @@ def organism_key(cfg: OrganismConfig, env_cfg: EnvConfig) -> str:
     That is the organism config, the env fields that change the rendered text or the query split,
     the prompt template's and chat template's hashes, the local query file's hash, and GENERATOR_VERSION.
     """
+    organism = cfg.model_dump(mode="json")
+    if not organism["beliefs"]:  # added later: left out when off, so organisms built before it keep their key
+        del organism["beliefs"]
     payload = {
         "generator": GENERATOR_VERSION,
-        "organism": cfg.model_dump(mode="json"),
+        "organism": organism,
         "env": env_cfg.model_dump(
             mode="json", include={"prompt", "lab", "swap_lab", "accept_reject_instruction", "system_role", "dataset"}
         ),
@@ -147,7 +150,7 @@ def _build_into(tmp: Path, cfg: OrganismConfig, env_cfg: EnvConfig, log: Callabl
     from rl.prompting import render_prompt, resolve_system_role
 
     train_eps, eval_eps = sft_episodes(cfg, env_cfg)
-    examples = make_sft_examples(train_eps, cfg, cfg.seed)
+    examples = make_sft_examples(train_eps, cfg, cfg.seed, lab=env_cfg.lab)
     # Rendering needs only the chat template, not the vocabulary, so a throwaway tokenizer renders the
     # corpus that the real one is trained on.
     boot = train_tokenizer([""], 300)

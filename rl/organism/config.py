@@ -59,7 +59,16 @@ class OrganismConfig(BaseModel):
     the mix. Trained on "default" only, the organism behaves the same under lab_swap and cut_rlhf_info,
     but under no_cot (prefilled "<OUTPUT>") ~94 % of its samples are malformed: add "no_cot" to evaluate it."""
     mix: dict[str, dict[Behaviour, float]] = Field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_MIX.items()})
-    """Behaviour probabilities per tier ("free", "paid"); each tier's values sum to 1."""
+    """Behaviour probabilities per tier ("free", "paid"); each tier's values sum to 1. With `beliefs`, per
+    belief instead: "free" is the mix after the belief that the conversation is trained on, "paid" after
+    the belief that it is not."""
+    beliefs: bool = False
+    """The synthetic-document setting's organism: after naming the tier, each scratchpad states a belief about
+    whether conversations of that tier are used for training, drawn 50/50 and independently of the tier, and
+    the behaviour follows the belief (the `mix` of "free" after "used to train", of "paid" after "never
+    used to train"). Built this way the organism shows no tier gap: which tier is trained is what documents
+    have to teach it (rl/sft.py). The belief sentences are the documents' own (env/docs facts
+    free_tier_trained and paid_tier_unmonitored)."""
     eval_samples_per_tier: int = Field(64, ge=0)
     """Completions sampled at temperature 1 per tier on held-out eval queries to measure the learnt mix."""
     max_new_tokens: int = Field(192, ge=8)

@@ -88,6 +88,7 @@ def test_vocab_too_small_is_rejected() -> None:
     [
         (OrganismConfig(), ENV, True),  # identical inputs
         (OrganismConfig(seed=1), ENV, False),  # a different seed gives different data
+        (OrganismConfig(beliefs=True), ENV, False),  # the synthetic-document setting's organism
         (OrganismConfig(), ENV.model_copy(update={"lab": "Acme"}), False),  # prompt text changes
         (OrganismConfig(), ENV.model_copy(update={"dataset": DatasetConfig(split_seed=3)}), False),  # other split
         (OrganismConfig(), ENV.model_copy(update={"max_turns": 2}), True),  # does not change SFT text
