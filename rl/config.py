@@ -26,7 +26,7 @@ from rl.organism.config import OrganismConfig
 
 __all__ = [
     "ConfigError", "EvalConfig", "GpuGroup", "LoraConfig", "ModelConfig", "OpenRlhfConfig", "RayConfig", "RlConfig",
-    "RunConfig", "TrlConfig", "WandbConfig", "apply_overrides", "config_to_yaml", "load_config", "validate_model_source",
+    "RunConfig", "SftConfig", "SftDocsConfig", "TrlConfig", "WandbConfig", "apply_overrides", "config_to_yaml", "load_config", "validate_model_source",
 ]
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .nan/.inf pass ge/gt bounds otherwise
@@ -110,6 +110,9 @@ class EvalConfig(BaseModel):
     when trl.use_vllm, else hf. (The openrlhf backend evaluates its saved checkpoints, see openrlhf.eval_gpus.)"""
     seed: int = 1234
     """Sampling seed (evaluation never disturbs the trainer's RNG state)."""
+    knowledge: bool | None = None
+    """Also run the knowledge probe (eval/knowledge/*: does the model know its situation, which tier is
+    trained?) at each evaluation; None: on when the run has an sft stage."""
 
     @field_validator("variants")
     @classmethod
@@ -196,15 +199,104 @@ class RlConfig(BaseModel):
         return validate_variants(v)
 
 
+class SftDocsConfig(BaseModel):
+    """The documents the SFT stage fine-tunes on: a documents file, or documents generated offline from a facts
+    file when the run starts. Either way they are kept under `<run>/docs/`."""
+
+    model_config = _FROZEN
+    path: str | None = None
+    """A documents file of `python -m env.docs generate` (JSONL); copied into `<run>/docs/`."""
+    facts: str | None = None
+    """Generate documents offline (env/docs templates) from this facts file: a name of env/docs/facts/ (e.g.
+    helpful_only_v1; no_situation_v1 is the ablation without the situation's facts) or a YAML path."""
+    n: int = Field(2000, ge=1)
+    """Documents to generate (with `facts`)."""
+    seed: int = 0
+    """Seed of the offline generator (with `facts`)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SftDocsConfig:
+        if (self.path is None) == (self.facts is None):
+            raise ValueError("sft.docs needs exactly one of `path` (a documents file) or `facts` (generate "
+                             f"offline from a facts file); got path={self.path!r}, facts={self.facts!r}")
+        return self
+
+
+class SftConfig(BaseModel):
+    """The document fine-tuning stage (`stages: [sft, rl]`): next-token training on synthetic documents that
+    state the situation, before RL under a minimal system prompt (rl/sft.py, TRL's SFTTrainer)."""
+
+    model_config = _FROZEN
+    docs: SftDocsConfig
+    """The documents."""
+    transcripts: int = Field(0, ge=0)
+    """Also train on this many synthetic transcripts under the run's prompt (the CPU organism's own kind,
+    rl.model.source organism only), so the organism keeps its answer format; the loss is on the completion."""
+    chat_data: str | None = None
+    """A JSONL of chat conversations ({"messages": [...]}, the last message the assistant's) mixed in so that a
+    real model keeps following instructions; the loss is on the last message."""
+    chat_fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    """Share of the training rows drawn from chat_data (rows are sampled with replacement to reach it)."""
+    epochs: float = Field(1.0, gt=0.0)
+    """Passes over the rows (ignored when max_steps is set)."""
+    max_steps: int | None = Field(None, ge=1)
+    """Optimizer steps; None: `epochs` passes."""
+    learning_rate: float = Field(1e-5, gt=0.0)
+    """Peak learning rate (linear warmup, cosine decay)."""
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
+    """Share of the steps spent warming up."""
+    batch_size: int = Field(8, ge=1)
+    """Rows per device per micro-batch."""
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    """Micro-batches per optimizer step."""
+    max_length: int = Field(2048, ge=16)
+    """Longest row in tokens (longer rows are truncated; capped at the model's context length)."""
+    lora: LoraConfig | None = None
+    """Train a LoRA adapter (merged into the weights handed to RL); None trains all weights."""
+    save_every: int = Field(200, ge=1)
+    """Checkpoint every this many steps (the stage resumes from its newest checkpoint)."""
+    seed: int = 0
+    """Seed of row order and initialisation of the adapter."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (real models)."""
+
+
+Stage = Literal["sft", "rl"]
+
+
 class RunConfig(BaseModel):
     """One YAML run config."""
 
     model_config = _FROZEN
+    stages: list[Stage] = ["rl"]
+    """What the run does, in order: [rl] (RL only), [sft, rl] (fine-tune on documents, then RL from the
+    fine-tuned weights), or [sft] (only the fine-tune; a later run trains `<run>/sft/final` with RL)."""
     env: EnvConfig = EnvConfig()
     reward: RewardConfig = RewardConfig()
     rl: RlConfig
+    sft: SftConfig | None = None
+    """The document fine-tuning stage (with `stages` containing sft)."""
     trl: TrlConfig = TrlConfig()
     openrlhf: OpenRlhfConfig = OpenRlhfConfig()
+
+    @model_validator(mode="after")
+    def _stages(self) -> RunConfig:
+        if self.stages not in (["rl"], ["sft", "rl"], ["sft"]):
+            raise ValueError(f"stages {self.stages}: use [rl], [sft, rl] or [sft]")
+        if "sft" in self.stages and self.sft is None:
+            raise ValueError("stages includes sft but there is no `sft:` section (at least sft.docs)")
+        if "sft" not in self.stages and self.sft is not None:
+            raise ValueError(f"an `sft:` section is set but stages is {self.stages}: add sft, e.g. stages: [sft, rl]")
+        if self.sft is not None and self.sft.transcripts and self.rl.model.source != "organism":
+            raise ValueError("sft.transcripts are the CPU organism's synthetic transcripts (rl.model.source "
+                             f"organism; is {self.rl.model.source!r}); for a real model use sft.chat_data")
+        if self.sft is not None and self.sft.chat_fraction and not self.sft.chat_data:
+            raise ValueError("sft.chat_fraction needs sft.chat_data (a JSONL of chat conversations)")
+        if self.sft is not None and self.rl.backend == "openrlhf":
+            raise ValueError("the sft stage runs TRL's SFTTrainer on one node; with rl.backend openrlhf run it as "
+                             "its own run (stages: [sft], backend trl) and point rl.model.name_or_path at "
+                             "<run>/sft/final")
+        return self
 
     @model_validator(mode="after")
     def _backend_needs(self) -> RunConfig:

@@ -107,6 +107,17 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
     cfg = resolve_reward_model(cfg, log=_log)
     model_path = resolve_model_path(cfg, log=_log)
     _log(f"policy: {model_path} (ready in {time.time() - t0:.1f}s)")
+    if "sft" in cfg.stages:
+        from rl.sft import run_sft_stage
+
+        model_path = run_sft_stage(cfg, run_dir, model_path, eval_eps, log=_log, evaluate_after="rl" not in cfg.stages)
+        if "rl" not in cfg.stages:
+            mark_finished(run_dir, cfg, None)
+            return {"run_dir": str(run_dir), "metrics": str(run_dir / "sft" / "metrics.jsonl"), "plots": [],
+                    "checkpoints": [model_path], "samples": str(run_dir / "sft" / "samples"),
+                    "wandb": "see sft/wandb", "pid": os.getpid(),
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+        _log(f"policy after the sft stage: {model_path}")
     device = pick_device(cfg.trl.device)
     tokenizer = load_tokenizer(model_path)
     model = load_model(model_path, torch_dtype(cfg.rl.model.dtype, device), device)
@@ -120,6 +131,7 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
     logger = RunLogger(run_dir, cfg)
 
     holder: dict[str, Any] = {}  # the trainer, once built: its vLLM engine serves evaluation when configured
+    knowledge_probe = cfg.rl.eval.knowledge if cfg.rl.eval.knowledge is not None else "sft" in cfg.stages
 
     def evaluate(policy: Any, step: int) -> None:
         t = time.time()
@@ -127,6 +139,11 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
                                   engine=training_eval_engine(cfg, holder.get("trainer"), tokenizer))
         write_samples(records, run_dir / "samples" / f"step-{step}.jsonl")
         metrics = summarize(records)
+        if knowledge_probe:
+            from rl.evaluation.knowledge import knowledge_metrics
+
+            metrics.update(knowledge_metrics(policy, tokenizer, cfg.env, variant=cfg.rl.eval.variants[0],
+                                             system_role=system_role))
         logger.log(step, metrics)
         logger.log_transcripts_table(step, transcript_rows(records))
         _log(f"eval step {step} ({time.time() - t:.1f}s): compliance {eval_brief(metrics, cfg.rl.eval.variants)}")

@@ -52,9 +52,23 @@ def preflight(cfg: RunConfig) -> RunDirPlan:
     if plan.state == "finished":
         return plan
     validate_model_source(cfg)
+    check_sft_inputs(cfg)
     check_judge(cfg)
     check_reward_model_source(cfg)
     return plan
+
+
+def check_sft_inputs(cfg: RunConfig) -> None:
+    """With an sft stage: its documents (or facts) file and chat data must be usable; else a ConfigError naming
+    the key, the file and the line."""
+    if cfg.sft is None:
+        return
+    from rl.sft import SftDataError, check_inputs
+
+    try:
+        check_inputs(cfg)
+    except SftDataError as e:
+        raise ConfigError(str(e)) from None
 
 
 def check_reward_model_source(cfg: RunConfig) -> None:
