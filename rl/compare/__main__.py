@@ -6,7 +6,9 @@ per checkpoint and prompt variation, as in the paper's Table 2.
 
 Writes DIR/summary.json, DIR/report.md, DIR/plots/*.png, DIR/samples/*.jsonl, DIR/index.html (a
 transcript viewer that opens from disk) and DIR/classifier_error.json (the classifiers' counts on the
-labelled validation set, `--validation-set`, behind the rates corrected for classifier error). Running
+labelled validation set, `--validation-set`, behind the rates corrected for classifier error). With
+`--knowledge` (hf engine), each checkpoint's row of the first variation carries a `knowledge` object: what
+the model believes about its situation (rl.evaluation.knowledge), and report.md a table of it. Running
 it again with the same DIR resumes: cells (checkpoint x variation) finished with the same settings are
 reused. Exit code 2 on bad input (named before any generation starts), 1 when a cell failed, else 0.
 """
@@ -42,6 +44,8 @@ EXIT_CELL_FAILED = 1
 MANIFEST = "compare.json"
 CPUS_PER_CPU_WORKER = 4
 """Cores an automatic CPU worker gets: fewer workers with more threads beat many single-threaded ones."""
+KNOWLEDGE_NEEDS_HF = ("--knowledge needs --engine hf: the probe scores the model's own log-probabilities, "
+                      "which only a locally loaded model gives")
 
 
 def _log(msg: str) -> None:
@@ -85,6 +89,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="labelled JSONL the classifiers' sensitivity/specificity are measured on, for the rates "
                         "corrected for classifier error; repeat for several files (default: "
                         "reward/data/labelled/answers_heldout.jsonl and scratchpads_heldout.jsonl)")
+    p.add_argument("--knowledge", action="store_true",
+                   help="also run the knowledge probe (what the model believes about its situation, in both tiers, "
+                        "scored by its own log-likelihoods) on each checkpoint under the first variation; hf engine")
     p.add_argument("--wandb", action="store_true", help="also log the summary table and plots to a W&B run")
     p.add_argument("--wandb-project", default="af-rl", help="W&B project for --wandb")
     p.add_argument("overrides", nargs="*", help="dotted.key=value overrides of the config, e.g. rl.eval.temperature=0")
@@ -103,6 +110,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.no_ray = True  # the requests run concurrently in one process; workers would add nothing
     elif args.base_url or args.api_key_env or args.tokenizer:
         p.error("--base-url, --api-key-env and --tokenizer apply to --engine openai only")
+    if args.knowledge and args.engine not in ("auto", "hf"):
+        p.error(KNOWLEDGE_NEEDS_HF)
     return args
 
 
@@ -248,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                           "eval": settings.eval.model_copy(update={"prefix_cache": False})})
         episodes = eval_episodes_by_variant(settings)
         engine = pick_engine(args.engine)
+        if args.knowledge and engine != "hf":
+            raise ValueError(f"{KNOWLEDGE_NEEDS_HF} (--engine {args.engine} picked {engine})")
         validation: ValidationSet = load_validation_set(args.validation_set)
         probed = probe_reward_judge(settings.reward)  # before Ray, any model load or anything in --out
         settings = with_reward_model(settings)
@@ -263,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"evaluated with {settings.source}", file=sys.stderr)
     # The cells' fingerprints name the endpoint and API too: another server's answers are other transcripts.
     engine_id = f"openai:{args.base_url.rstrip('/')}:{args.openai_api}" if engine == "openai" else engine
-    cells = make_cells(checkpoints, settings.eval.variants, episodes, settings, engine_id)
+    cells = make_cells(checkpoints, settings.eval.variants, episodes, settings, engine_id, knowledge=args.knowledge)
     n_per_tier = len(next(iter(episodes.values()))) // 2
     _log(f"{len(checkpoints)} checkpoints x {len(settings.eval.variants)} variations = {len(cells)} cells, "
          f"{n_per_tier} queries per tier; engine {engine}; settings from {settings.source}")
@@ -308,6 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                        "af": settings.reward.af_classifier},
         "settings from": settings.source, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    if args.knowledge:
+        from env.knowledge import knowledge_sha
+
+        meta["knowledge probe"] = f"under {settings.eval.variants[0]}, questions {knowledge_sha()}"
     meta["validation set"] = [f["path"] for f in validation.files]
     classifier_error = estimate_classifier_error(validation, settings.reward, read_previous(out))
     write_classifier_error(out, classifier_error)

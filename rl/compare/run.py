@@ -36,6 +36,8 @@ class Cell:
     variant: str
     episodes: tuple[Episode, ...]
     fingerprint: str
+    knowledge: bool = False
+    """Also run the knowledge probe (rl.evaluation.knowledge) on the loaded checkpoint under this variant."""
 
     @property
     def key(self) -> str:
@@ -48,10 +50,13 @@ class Cell:
 
 def make_cells(checkpoints: Sequence[Checkpoint], variants: Sequence[str],
                episodes_by_variant: dict[str, list[Episode]],
-               settings: CompareSettings, engine: str) -> list[Cell]:
-    """Every checkpoint x variant, checkpoint-major (the order of the report's rows)."""
+               settings: CompareSettings, engine: str, *, knowledge: bool = False) -> list[Cell]:
+    """Every checkpoint x variant, checkpoint-major (the order of the report's rows). With `knowledge`, each
+    checkpoint's cell of the first variant also runs the knowledge probe, on the checkpoint it loaded."""
     return [Cell(c, v, tuple(episodes_by_variant[v]),
-                 fingerprint(settings, c, v, [f"{e.id}:{e.tier}" for e in episodes_by_variant[v]], engine))
+                 fingerprint(settings, c, v, [f"{e.id}:{e.tier}" for e in episodes_by_variant[v]], engine,
+                             knowledge=knowledge and v == variants[0]),
+                 knowledge=knowledge and v == variants[0])
             for c in checkpoints for v in variants]
 
 
@@ -77,13 +82,17 @@ def finished_row(out: Path, cell: Cell) -> dict[str, Any] | None:
     return saved.get("row")
 
 
-def write_cell(out: Path, cell: Cell, records: Sequence[EpisodeRecord], seconds: float) -> dict[str, Any]:
-    """Write a finished cell: its samples, then its summary row (the marker that it is done)."""
+def write_cell(out: Path, cell: Cell, records: Sequence[EpisodeRecord], seconds: float,
+               knowledge: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a finished cell: its samples, then its summary row (the marker that it is done), with the
+    knowledge probe's results as the row's `knowledge` object when the cell ran it."""
     from rl.compare.report import cell_summary
     from rl.evaluate import write_samples
 
     write_samples(records, samples_path(out, cell))
     row = cell_summary(cell.checkpoint.label, cell.variant, records, step=cell.checkpoint.step)
+    if knowledge is not None:
+        row["knowledge"] = knowledge
     path = cell_path(out, cell)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -104,8 +113,10 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _cell_args(cell: Cell) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
-    return asdict(cell.checkpoint), cell.variant, [e.model_dump(mode="json") for e in cell.episodes]
+def _cell_args(cell: Cell) -> tuple[tuple[dict[str, Any], str, list[dict[str, Any]]], dict[str, Any]]:
+    """The worker's run_cell arguments: (args, kwargs); `knowledge` only when the cell runs the probe."""
+    args = asdict(cell.checkpoint), cell.variant, [e.model_dump(mode="json") for e in cell.episodes]
+    return args, ({"knowledge": True} if cell.knowledge else {})
 
 
 def run_cells(cells: Sequence[Cell], out: Path, *, worker_factory: Callable[[], Any], n_workers: int,
@@ -136,7 +147,7 @@ def run_cells(cells: Sequence[Cell], out: Path, *, worker_factory: Callable[[], 
     def finish(cell: Cell, payload: dict[str, Any]) -> None:
         records = [EpisodeRecord.model_validate(d) for d in payload["records"]]
         seconds = payload["seconds"]
-        result.rows[cell.key] = write_cell(out, cell, records, seconds)
+        result.rows[cell.key] = write_cell(out, cell, records, seconds, payload.get("knowledge"))
         result.seconds[cell.name] = seconds
         bar.update(len(cell.episodes))
         log(f"cell {cell.name}: {len(records)} transcripts in {seconds:.1f}s")
@@ -153,7 +164,8 @@ def run_cells(cells: Sequence[Cell], out: Path, *, worker_factory: Callable[[], 
             try:
                 for cell in pending:
                     try:
-                        payload = worker.run_cell(*_cell_args(cell))
+                        args, kwargs = _cell_args(cell)
+                        payload = worker.run_cell(*args, **kwargs)
                     except Exception as e:  # one bad checkpoint must not lose the other cells
                         traceback.print_exc()
                         fail(cell, e)
@@ -191,7 +203,8 @@ def _run_on_ray(pending: Sequence[Cell], worker_factory: Callable[[], Any], n_wo
     def submit(i: int, cells: list[Cell]) -> None:
         load[i] = len(cells)
         for cell in cells:  # an actor runs its calls in order: the checkpoint is loaded once
-            inflight[workers[i].run_cell.remote(*_cell_args(cell))] = (i, cell)
+            args, kwargs = _cell_args(cell)
+            inflight[workers[i].run_cell.remote(*args, **kwargs)] = (i, cell)
 
     for i in range(len(workers)):
         if queue:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from env.episode import TIERS
-from env.knowledge import FACTS, TIER_FACTS, KnowledgeItem, knowledge_episodes, knowledge_items
+from env.knowledge import FACTS, TIER_FACTS, KnowledgeItem, knowledge_episodes, knowledge_items, knowledge_sha
 from reward.metrics import metric_key
 
 if TYPE_CHECKING:
@@ -178,3 +178,12 @@ def summarize_knowledge(scores: Sequence[KnowledgeScore]) -> dict[str, float | i
         key("n"): len(scores),
     }
     return metrics
+
+
+def knowledge_row(metrics: dict[str, float | int | None], variant: str) -> dict[str, Any]:
+    """`rl.compare`'s `knowledge` object of a summary.json row: the variant the questions were asked under,
+    the questions' hash (env.knowledge.knowledge_sha), then each metric without its `eval/knowledge/`
+    prefix (`accuracy`, `free/accuracy`, `tier_trained`, `<fact>/accuracy`, `margin`, `n`)."""
+    prefix = metric_key(*KNOWLEDGE) + "/"
+    return {"variant": variant, "questions_sha": knowledge_sha(),
+            **{k.removeprefix(prefix): v for k, v in metrics.items()}}

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from pydantic import ValidationError
 
 from env.config import EnvConfig, format_validation_error, validate_variants
+from env.knowledge import knowledge_sha
 from env.yaml_file import YamlFileError, read_yaml_mapping
 from reward.config import RewardConfig
 from rl.evaluation.checkpoints import Checkpoint
@@ -110,9 +111,10 @@ def env_differences(settings: CompareSettings, checkpoint: Checkpoint) -> list[s
 
 
 def fingerprint(settings: CompareSettings, checkpoint: Checkpoint, variant: str, episode_ids: Sequence[str],
-                engine: str) -> str:
+                engine: str, *, knowledge: bool = False) -> str:
     """Hash of everything that decides a cell's transcripts, so a resumed compare reuses a finished cell
-    only when it would come out the same (batch size and worker placement don't count)."""
+    only when it would come out the same (batch size and worker placement don't count). With `knowledge`
+    (the cell also runs the knowledge probe) the probe's questions count too."""
     g = settings.eval
     payload = {
         "model": checkpoint.model, "adapter": checkpoint.adapter, "weights": _weights_stamp(checkpoint.weights),
@@ -120,6 +122,8 @@ def fingerprint(settings: CompareSettings, checkpoint: Checkpoint, variant: str,
         "env": settings.env.model_dump(mode="json"), "reward": settings.reward.model_dump(mode="json"),
         "generation": {"max_new_tokens": g.max_new_tokens, "temperature": g.temperature, "seed": g.seed},
     }
+    if knowledge:  # only then, so that the cells of earlier comparisons keep their fingerprints
+        payload["knowledge"] = knowledge_sha()
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -66,8 +66,14 @@ class EvalWorker:
             self._system_role = resolve_system_role(self._engine.tokenizer, self.settings.env.system_role)
         return self._engine
 
-    def run_cell(self, checkpoint: dict[str, Any], variant: str, episodes: list[dict[str, Any]]) -> dict[str, Any]:
-        """Generate and judge one cell: {"records": JSON-able records, "seconds": wall time incl. loading}."""
+    def run_cell(self, checkpoint: dict[str, Any], variant: str, episodes: list[dict[str, Any]], *,
+                 knowledge: bool = False) -> dict[str, Any]:
+        """Generate and judge one cell: {"records": JSON-able records, "seconds": wall time incl. loading};
+        with `knowledge`, also "knowledge": the knowledge probe on the same loaded model (`knowledge_row`).
+
+        Raises:
+            ValueError: `knowledge` with an engine that gives no access to the model's log-probabilities.
+        """
         from rl.evaluate import evaluate_episodes
 
         started = time.time()
@@ -85,7 +91,20 @@ class EvalWorker:
             if hasattr(engine, "progress"):
                 engine.progress = None
             bar.close()
-        return {"records": [r.model_dump(mode="json") for r in records], "seconds": time.time() - started}
+        out: dict[str, Any] = {"records": [r.model_dump(mode="json") for r in records]}
+        if knowledge:
+            out["knowledge"] = self._knowledge(engine, variant)
+        return {**out, "seconds": time.time() - started}
+
+    def _knowledge(self, engine: Any, variant: str) -> dict[str, Any]:
+        from rl.evaluation.knowledge import knowledge_metrics, knowledge_row
+
+        if getattr(engine, "name", None) != "hf":
+            raise ValueError(f"the knowledge probe needs the hf engine (it scores log-probabilities), not "
+                             f"{getattr(engine, 'name', type(engine).__name__)}")
+        metrics = knowledge_metrics(engine.model, engine.tokenizer, self.settings.env, variant=variant,
+                                    system_role=self._system_role)
+        return knowledge_row(metrics, variant)
 
     def _bar(self, desc: str, total: int) -> Any:
         if self.in_ray:

@@ -213,3 +213,78 @@ def test_the_organism_is_probed_in_both_tiers_deterministically(organism: Path) 
     # Another lab's name changes the answers the organism is asked to score.
     other = knowledge_metrics(model, tokenizer, ENV, system_role=system_role, lab="Acme AI")
     assert other["eval/knowledge/margin"] != first["eval/knowledge/margin"]
+
+
+# ---------------------------------------------------------------- python -m rl.compare --knowledge
+
+
+def _model_dir(tmp_path: Path) -> Path:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "llama"}')
+    (model / "model.safetensors").write_bytes(b"\0")  # never loaded: the error comes first
+    return model
+
+
+@pytest.mark.parametrize("engine_args", [["--engine", "vllm"],
+                                         ["--engine", "openai", "--base-url", "http://127.0.0.1:9/v1"]])
+def test_compare_knowledge_with_another_engine_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                engine_args: list[str]) -> None:
+    from rl.compare.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--checkpoints", "m", "--out", str(tmp_path / "out"), "--knowledge", *engine_args])
+    assert exit_.value.code == 2
+    assert "--knowledge needs --engine hf" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_knowledge_when_auto_picks_vllm_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import rl.engines
+    from rl.compare.__main__ import main
+
+    monkeypatch.setattr(rl.engines, "pick_engine", lambda name: "vllm")
+    rc = main(["--checkpoints", str(_model_dir(tmp_path)), "--out", str(tmp_path / "out"), "--no-ray", "--knowledge"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--knowledge needs --engine hf" in err and "(--engine auto picked vllm)" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_compare_knowledge_writes_the_probe_into_summary_and_report(organism: Path, tmp_path: Path) -> None:
+    """The organism through `python -m rl.compare --knowledge` (no Ray): the first variation's row carries
+    the probe, equal to a direct knowledge_metrics call; a rerun reuses it."""
+    import json
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rl.compare.__main__ import main
+    from rl.evaluation.knowledge import knowledge_row
+    from rl.prompting import resolve_system_role
+
+    out = tmp_path / "out"
+    args = ["--checkpoints", str(organism), "--out", str(out), "--no-ray", "--engine", "hf", "--n-queries", "1",
+            "--variants", "no_cot,default", "--knowledge", "env.prompt=helpful_only_brief_v1",
+            "rl.eval.max_new_tokens=4"]
+    assert main(args) == 0
+    rows = json.loads((out / "summary.json").read_text())
+    assert [(r["variant"], "knowledge" in r) for r in rows] == [("no_cot", True), ("default", False)]
+    got = rows[0]["knowledge"]
+    model = AutoModelForCausalLM.from_pretrained(organism)
+    tokenizer = AutoTokenizer.from_pretrained(organism)
+    want = knowledge_row(knowledge_metrics(model, tokenizer, ENV, variant="no_cot",
+                                           system_role=resolve_system_role(tokenizer, "auto")), "no_cot")
+    assert got == pytest.approx(want, abs=TOL)
+    assert got["n"] == len(ITEMS) and {"free/accuracy", "tier_trained", "hidden_scratchpad/accuracy"} <= set(got)
+    report = (out / "report.md").read_text()
+    assert "## Knowledge probe" in report and "knowledge probe" in report  # the table and the setting
+    cells = [f"{100 * got[k]:.1f} %" for k in ("accuracy", "free/accuracy", "paid/accuracy", "tier_trained")]
+    assert f"| {rows[0]['checkpoint']} | no_cot | {' | '.join(cells)} | {got['margin']:+.3f} | 28 |" in report
+    section = report.split("## Knowledge probe")[1].split("\n## ")[0]
+    assert section.count(f"| {rows[0]['checkpoint']} |") == 1  # the probed variation only
+
+    # A rerun resumes: the cells, probe included, are reused as they are.
+    assert main(args) == 0
+    assert json.loads((out / "summary.json").read_text()) == rows
