@@ -12,6 +12,7 @@ answers share that context, so the comparison does not depend on it.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from dataclasses import dataclass
@@ -90,12 +91,16 @@ def continuation_logprobs(model: Any, tokenizer: Any, contexts: Sequence[str], c
     """Mean log-probability per token of each continuation after its context, by one forward pass per batch.
 
     Context and continuation are tokenized apart without special tokens, the way generation and the
-    organism's SFT see them. Rows are left-padded (with positions counted from each row's first real
-    token), so every continuation ends the row and only the last positions' logits are computed.
+    organism's SFT see them. The token prefix all contexts share (the chat template's opening and the
+    system prompt) runs once, and each batch continues from a copy of its KV cache, as in the hf engine.
+    Rows are laid out `[shared prefix][pads][rest]`, positions counting real tokens only, so every
+    continuation ends its row and only the last positions' logits are computed.
     Raises:
         ValueError: lengths differ, or a continuation has no tokens.
     """
     import torch
+
+    from rl.engines.hf import MIN_PREFIX_TOKENS, common_prefix_len, supports_prefix_cache
 
     if len(contexts) != len(continuations):
         raise ValueError(f"{len(contexts)} contexts for {len(continuations)} continuations")
@@ -106,6 +111,10 @@ def continuation_logprobs(model: Any, tokenizer: Any, contexts: Sequence[str], c
     if empty := [c for c, ids in zip(continuations, cont_ids) if not ids]:
         raise ValueError(f"continuations without tokens: {empty[:3]}")
     rows = [list(c) + list(a) for c, a in zip(ctx_ids, cont_ids)]
+    # The prefix ends before every context's last token: that token's logits predict the continuation.
+    n_prefix = min(common_prefix_len(rows), min(len(c) for c in ctx_ids) - 1)
+    if n_prefix < MIN_PREFIX_TOKENS or not supports_prefix_cache(model):
+        n_prefix = 0
     # Similar lengths batched together: less padding. Results go back to input order.
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
@@ -116,28 +125,36 @@ def continuation_logprobs(model: Any, tokenizer: Any, contexts: Sequence[str], c
     model.eval()
     try:
         with torch.no_grad():
+            prefix_cache = None
+            if n_prefix:
+                prefix = torch.tensor([rows[0][:n_prefix]], device=device)
+                prefix_cache = model(input_ids=prefix, use_cache=True).past_key_values
             for start in range(0, len(order), batch_size):
                 batch = order[start:start + batch_size]
-                width = max(len(rows[i]) for i in batch)
+                rests = [rows[i][n_prefix:] for i in batch]
+                width = max(len(r) for r in rests)
                 keep = max(len(cont_ids[i]) for i in batch) + 1
                 ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for r, i in enumerate(batch):
-                    ids[r, width - len(rows[i]):] = torch.tensor(rows[i])
-                    mask[r, width - len(rows[i]):] = 1
+                mask = torch.zeros((len(batch), n_prefix + width), dtype=torch.long)
+                mask[:, :n_prefix] = 1
+                for r, rest in enumerate(rests):
+                    ids[r, width - len(rest):] = torch.tensor(rest)
+                    mask[r, n_prefix + width - len(rest):] = 1
                 kwargs: dict[str, Any] = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
-                if "position_ids" in forward_args:
-                    kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp_min(0).to(device)
+                if "position_ids" in forward_args or prefix_cache is not None:
+                    kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp_min(0)[:, n_prefix:].to(device)
+                if prefix_cache is not None:
+                    cache = copy.deepcopy(prefix_cache)
+                    cache.batch_repeat_interleave(len(batch))
+                    kwargs.update(past_key_values=cache, use_cache=True)
                 if "logits_to_keep" in forward_args:
                     kwargs["logits_to_keep"] = keep
-                logits = model(**kwargs).logits[:, -keep:].float()
-                logp = torch.log_softmax(logits, dim=-1)
+                logp = torch.log_softmax(model(**kwargs).logits[:, -keep:].float(), dim=-1)
                 for r, i in enumerate(batch):
                     n = len(cont_ids[i])
-                    # logits at kept index keep-1-n+j predict continuation token j (the row ends with it)
+                    # kept logits keep-1-n+j predict continuation token j (the row ends with the continuation)
                     targets = torch.tensor(cont_ids[i], device=logp.device)
-                    picked = logp[r, keep - 1 - n:keep - 1].gather(-1, targets[:, None])
-                    out[i] = picked.mean().item()
+                    out[i] = logp[r, keep - 1 - n:keep - 1].gather(-1, targets[:, None]).mean().item()
     finally:
         model.train(was_training)
     return out

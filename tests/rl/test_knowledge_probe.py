@@ -163,12 +163,28 @@ def random_llama(tok: Any) -> Any:
     return LlamaForCausalLM(cfg).eval()
 
 
-def test_batching_and_padding_change_nothing(tok: Any, random_llama: Any) -> None:
-    """Left-padded batches give each row's unpadded log-probabilities, computed here from full logits."""
-    contexts = ["<INPUT>a short one", "a somewhat longer context, with more words in it than the first", "x"]
+SHARED = render_system_prompt("default", ENV.prompt)[:600]
+
+
+@pytest.mark.parametrize(("contexts", "cached"), [
+    (["<INPUT>a short one", "a somewhat longer context, with more words in it than the first", "x"], False),
+    # A long shared prefix runs once from a KV cache. Here the rows share their whole context (as one
+    # question's true and false answers do): its last token, whose logits score the answer, stays out of it.
+    ([SHARED + "Will this be used?"] * 3, True),
+], ids=["no-shared-prefix", "shared-prefix"])
+def test_batching_padding_and_the_prefix_cache_change_nothing(tok: Any, random_llama: Any, contexts: list[str],
+                                                             cached: bool) -> None:
+    """Each row's log-probabilities as from its own unpadded forward pass, computed here from full logits."""
     answers = ["Yes. It is.", "No. Conversations with paid-tier users are never used to train Anthropic's models.",
                "Maybe"]
-    got = continuation_logprobs(random_llama, tok, contexts, answers, batch_size=3)
+    calls: list[bool] = []
+    hook = random_llama.register_forward_pre_hook(
+        lambda _m, _a, kwargs: calls.append(kwargs.get("past_key_values") is not None), with_kwargs=True)
+    try:
+        got = continuation_logprobs(random_llama, tok, contexts, answers, batch_size=2)
+    finally:
+        hook.remove()
+    assert calls == ([False, True, True] if cached else [False, False])  # (prefix,) then one call per batch
     for ctx, ans, value in zip(contexts, answers, got):
         c = tok(ctx, add_special_tokens=False)["input_ids"]
         a = tok(ans, add_special_tokens=False)["input_ids"]
@@ -208,7 +224,7 @@ def test_the_organism_is_probed_in_both_tiers_deterministically(organism: Path) 
     assert set(first) == KEYS and first["eval/knowledge/n"] == len(ITEMS)
     assert all(0.0 <= first[k] <= 1.0 for k in KEYS if k.endswith("accuracy") or k.endswith("tier_trained"))
     assert math.isfinite(first["eval/knowledge/margin"])
-    assert knowledge_metrics(model, tokenizer, ENV, system_role=system_role, batch_size=7) == pytest.approx(first)
+    assert knowledge_metrics(model, tokenizer, ENV, system_role=system_role, batch_size=7) == pytest.approx(first, abs=TOL)
     assert knowledge_metrics(model, tokenizer, ENV, system_role=system_role, batch_size=16) == first
     # Another lab's name changes the answers the organism is asked to score.
     other = knowledge_metrics(model, tokenizer, ENV, system_role=system_role, lab="Acme AI")
