@@ -1,2 +1,3 @@
 """Evaluation below both training and `rl.compare`: checkpoint resolution (`checkpoints`), the settings a
-checkpoint is evaluated with (`settings`) and the worker that evaluates it (`worker`)."""
+checkpoint is evaluated with (`settings`), the worker that evaluates it (`worker`) and the knowledge probe
+(`knowledge`: what a model believes about its situation, scored by its own log-likelihoods)."""

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from env.episode import TIERS
 from env.knowledge import FACTS, TIER_FACTS, KnowledgeItem, knowledge_episodes, knowledge_items, knowledge_sha
 from reward.metrics import metric_key
+from rl.prompting import render_prompt
 
 if TYPE_CHECKING:
     from env.config import EnvConfig
@@ -75,8 +76,6 @@ def knowledge_metrics(model: Any, tokenizer: Any, env_cfg: EnvConfig, *, variant
 def score_knowledge(model: Any, tokenizer: Any, items: Sequence[KnowledgeItem], env_cfg: EnvConfig, *,
                     variant: str = "default", system_role: bool, batch_size: int = 16) -> list[KnowledgeScore]:
     """Both answers' mean per-token log-probabilities for each item, in item order (see the module doc)."""
-    from rl.prompting import render_prompt
-
     cfg = env_cfg.model_copy(update={"accept_reject_instruction": False})
     prompts = [render_prompt(tokenizer, ep, cfg, system_role=system_role)
                for ep in knowledge_episodes(list(items), variant)]
