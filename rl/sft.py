@@ -123,11 +123,44 @@ def check_inputs(cfg: RunConfig) -> None:
         read_chat_data(sft.chat_data)
 
 
-def generate_docs(facts: str, n: int, seed: int, out: Path) -> str:
-    """Generate `n` documents offline from the facts file `facts` into `out` (+ its report); a summary line."""
-    from env.docs.cli import generate_offline_file
+MAX_DRAFTS_PER_DOC = 20
+"""Offline drafts made per document asked for before giving up (the filter drops near-duplicates, so a facts
+file with few statements runs out of distinct documents)."""
 
-    return generate_offline_file(facts, n=n, seed=seed, out=out)
+
+def generate_docs(facts_name: str, n: int, seed: int, out: Path) -> str:
+    """Generate `n` documents offline from the facts file `facts_name` (filtered as `python -m env.docs
+    generate` filters them) into `out`, with the filter's report beside it; returns a summary line.
+
+    Raises:
+        SftDataError: the facts file cannot be used, or no document survives the filter.
+    """
+    from env.docs import GENERATOR, FactsError, generate_offline, load_facts
+    from env.docs.filter import DocFilter
+
+    try:
+        facts = load_facts(facts_name)
+    except FactsError as e:
+        raise SftDataError(f"sft.docs.facts: {e}") from None
+    t0 = time.perf_counter()
+    flt = DocFilter(facts, generator=GENERATOR, seed=seed)
+    kept: list[Any] = []
+    drafted = 0
+    while len(kept) < n and drafted < MAX_DRAFTS_PER_DOC * n:
+        batch = min(n - len(kept), MAX_DRAFTS_PER_DOC * n - drafted)
+        for i, draft in enumerate(generate_offline(facts, batch, seed, start=drafted), start=drafted):
+            if (doc := flt.add(draft, i)) is not None:
+                kept.append(doc)
+        drafted += batch
+    if not kept:
+        raise SftDataError(f"sft.docs.facts {facts_name!r}: no generated document passed the filter "
+                           f"({dict(flt.report.dropped)})")
+    out.write_text("".join(doc.to_json() + "\n" for doc in kept), encoding="utf-8")
+    report = {"generator": GENERATOR, "facts": {"name": facts.name, "fingerprint": facts.fingerprint},
+              "seed": seed, "n": n, **flt.report.as_dict(), "seconds": round(time.perf_counter() - t0, 3)}
+    (out.parent / "docs.report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return (f"{len(kept)} documents generated offline from {facts.name} ({drafted} drafts, "
+            f"{sum(flt.report.dropped.values())} dropped by the filter) in {time.perf_counter() - t0:.1f}s")
 
 
 def read_chat_data(path: str) -> list[list[dict[str, str]]]:
@@ -240,12 +273,16 @@ def run_sft_stage(cfg: RunConfig, run_dir: Path, model_path: str, eval_episodes:
     checkpoint. Before training, the starting model is evaluated (eval/* and eval/knowledge/* at sft step 0
     in sft/metrics.jsonl); with `evaluate_after`, the fine-tuned one too (at the last sft step).
     """
+    sft = cfg.sft
+    assert sft is not None
+    if sft.backend == "openrlhf":  # DeepSpeed on the GPUs this task holds; no evaluation before or after
+        from rl.backends.openrlhf.sft import train_sft_here
+
+        return train_sft_here(cfg, run_dir, model_path, log=log)
     import torch
 
     from rl.models import load_model, load_tokenizer, pick_device, torch_dtype
 
-    sft = cfg.sft
-    assert sft is not None
     run_dir = Path(run_dir)
     final = final_dir(run_dir)
     if is_complete(run_dir):
@@ -347,7 +384,7 @@ def _make_trainer(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], 
         max_steps=sft.max_steps or -1,
         learning_rate=sft.learning_rate,
         lr_scheduler_type="cosine",
-        warmup_ratio=sft.warmup_ratio,
+        warmup_steps=sft.warmup_ratio,  # a float below 1 is a share of the steps
         per_device_train_batch_size=sft.batch_size,
         gradient_accumulation_steps=sft.gradient_accumulation_steps,
         gradient_checkpointing=sft.gradient_checkpointing,
