@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python bench/classifier_throughput.py
 	$(BIN)/python bench/fuzz_scoring.py --n 50000 --seed 0
 	$(BIN)/python bench/judge_throughput.py --n 1000 --latency 0.1 --concurrency 64
+	$(BIN)/python bench/docs_generation.py --n 10000 --endpoint-n 1000 --latency 0.1 --concurrency 64
 	$(BIN)/python bench/trl_overhead.py --repeats 3 --scaling
 	$(BIN)/python bench/prefix_cache.py --n-queries 4 --max-new-tokens 32 --repeats 3
 	$(BIN)/python bench/trl_rollouts.py --repeats 1
