@@ -15,6 +15,8 @@ PINNED_VERSION = "0.11.2"
 """The OpenRLHF release this project's launcher targets (also pinned in constraints.txt)."""
 TRAIN_PPO_RAY = Path("cli", "train_ppo_ray.py")
 """The PPO/GRPO entry point (`python -m openrlhf.cli.train_ppo_ray`), relative to the `openrlhf` package."""
+TRAIN_SFT = Path("cli", "train_sft.py")
+"""The SFT entry point (`deepspeed --module openrlhf.cli.train_sft`), relative to the `openrlhf` package."""
 ARGPARSE_HELP = frozenset({"-h", "--help"})
 """Added by argparse itself, so no add_argument call names them."""
 _NUMBER_RE = re.compile(r"-\.?\d")
@@ -45,15 +47,17 @@ def openrlhf_package_dir() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def train_ppo_ray_path(source: Path | None = None) -> Path:
-    """Path of `openrlhf/cli/train_ppo_ray.py`.
+def cli_path(module: str, source: Path | None = None) -> Path:
+    """Path of `openrlhf/cli/<module>.py` (e.g. "train_ppo_ray", "train_sft").
 
     Args:
+        module: the entry point's module name under `openrlhf.cli`.
         source: that file itself, the `openrlhf` package directory, or a directory holding `openrlhf/`
             (site-packages, an unpacked wheel's `*.data/purelib`); None = the installed package.
     Raises:
-        OpenRlhfSourceError: nothing is installed, or `source` holds no train_ppo_ray.py.
+        OpenRlhfSourceError: nothing is installed, or `source` holds no such file.
     """
+    relative = Path("cli", f"{module}.py")
     if source is None:
         package = openrlhf_package_dir()
         if package is None:
@@ -61,29 +65,30 @@ def train_ppo_ray_path(source: Path | None = None) -> Path:
                 f"OpenRLHF is not installed, so its flags cannot be read. Install the GPU environment, which "
                 f"holds openrlhf=={PINNED_VERSION}: bash cluster/install_gpu.sh (or pass the source path)"
             )
-        candidates = [package / TRAIN_PPO_RAY]
+        candidates = [package / relative]
     else:
         source = Path(source)
-        candidates = [source, source / TRAIN_PPO_RAY, source / "openrlhf" / TRAIN_PPO_RAY]
+        candidates = [source, source / relative, source / "openrlhf" / relative]
     for path in candidates:
-        if path.is_file() and path.name == TRAIN_PPO_RAY.name:
+        if path.is_file() and path.name == relative.name:
             return path
-    raise OpenRlhfSourceError(f"no openrlhf/{TRAIN_PPO_RAY.as_posix()} at {candidates[0]}")
+    raise OpenRlhfSourceError(f"no openrlhf/{relative.as_posix()} at {candidates[0]}")
 
 
-def train_ppo_ray_flags(source: Path | None = None) -> set[str]:
-    """Every option string of `openrlhf.cli.train_ppo_ray`'s parser (aliases included, plus -h/--help).
+def cli_flags(module: str, source: Path | None = None) -> set[str]:
+    """Every option string of `openrlhf.cli.<module>`'s parser (aliases included, plus -h/--help).
 
     Reads each `add_argument(...)` call in the file with `ast`, expanding f-strings whose names come from
     an enclosing `for NAME in ("a", "b")` loop (how OpenRLHF 0.11 declares `--actor.*`/`--critic.*` twice).
 
     Args:
-        source: see `train_ppo_ray_path`.
+        module: e.g. "train_ppo_ray" or "train_sft".
+        source: see `cli_path`.
     Raises:
         OpenRlhfSourceError: the file is missing or unparsable, or an option string is computed in a way
             this reader cannot follow (so the set would silently miss a real flag).
     """
-    path = train_ppo_ray_path(source)
+    path = cli_path(module, source)
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, SyntaxError, ValueError) as e:
@@ -98,6 +103,16 @@ def train_ppo_ray_flags(source: Path | None = None) -> set[str]:
         if _is_boolean_optional(call):  # argparse adds --no-X beside --X
             flags |= {"--no-" + n[2:] for n in names if n.startswith("--")}
     return flags
+
+
+def train_ppo_ray_path(source: Path | None = None) -> Path:
+    """Path of `openrlhf/cli/train_ppo_ray.py` (see `cli_path`)."""
+    return cli_path(TRAIN_PPO_RAY.stem, source)
+
+
+def train_ppo_ray_flags(source: Path | None = None) -> set[str]:
+    """Every option string of `openrlhf.cli.train_ppo_ray`'s parser (see `cli_flags`)."""
+    return cli_flags(TRAIN_PPO_RAY.stem, source)
 
 
 def check_flags(args: list[str], known: set[str]) -> list[str]:
