@@ -20,7 +20,7 @@ from env.config import EnvConfig, format_validation_error
 from env.episode import Tier
 from env.yaml_file import YamlFileError, read_yaml_mapping
 from reward.config import RewardConfig
-from rl.backends.openrlhf.config import GpuGroup, OpenRlhfConfig
+from rl.backends.openrlhf.config import GpuGroup, OpenRlhfConfig, SftOpenRlhfConfig
 from rl.backends.trl_config import TrlConfig
 from rl.organism.config import OrganismConfig
 
@@ -259,6 +259,12 @@ class SftConfig(BaseModel):
     """Seed of row order and initialisation of the adapter."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass (real models)."""
+    backend: Literal["trl", "openrlhf"] = "trl"
+    """Who trains: trl (SFTTrainer in the training task, one device: CPU or one GPU) or openrlhf (OpenRLHF's
+    SFT trainer under DeepSpeed on the GPUs of one node, `sft.openrlhf`; rl/backends/openrlhf/sft.py). Either
+    way the stage ends with the fine-tuned model (LoRA merged) in `<run>/sft/final`."""
+    openrlhf: SftOpenRlhfConfig = SftOpenRlhfConfig()
+    """OpenRLHF's SFT settings (sft.backend openrlhf only)."""
 
 
 Stage = Literal["sft", "rl"]
@@ -292,10 +298,24 @@ class RunConfig(BaseModel):
                              f"organism; is {self.rl.model.source!r}); for a real model use sft.chat_data")
         if self.sft is not None and self.sft.chat_fraction and not self.sft.chat_data:
             raise ValueError("sft.chat_fraction needs sft.chat_data (a JSONL of chat conversations)")
-        if self.sft is not None and self.rl.backend == "openrlhf":
-            raise ValueError("the sft stage runs TRL's SFTTrainer on one node; with rl.backend openrlhf run it as "
-                             "its own run (stages: [sft], backend trl) and point rl.model.name_or_path at "
-                             "<run>/sft/final")
+        sft = self.sft
+        if sft is not None and self.rl.backend == "openrlhf" and sft.backend != "openrlhf":
+            raise ValueError("with rl.backend openrlhf the sft stage runs on the cluster through OpenRLHF too: set "
+                             "sft.backend openrlhf (and sft.openrlhf.num_gpus, the GPUs of one node)")
+        if sft is not None and sft.backend == "openrlhf":
+            if self.rl.model.source != "hf":
+                raise ValueError(f"sft.backend openrlhf fine-tunes rl.model.name_or_path (rl.model.source 'hf'; is "
+                                 f"{self.rl.model.source!r}); the CPU organism and SmolLM2 use sft.backend trl")
+            if not float(sft.epochs).is_integer():
+                raise ValueError(f"sft.epochs ({sft.epochs:g}): OpenRLHF's SFT trainer runs whole passes; use a whole "
+                                 "number with sft.backend openrlhf")
+            if sft.max_steps is not None:
+                raise ValueError("sft.max_steps: OpenRLHF's SFT trainer has no step limit, it runs sft.epochs whole "
+                                 "passes; remove sft.max_steps with sft.backend openrlhf")
+            if self.rl.backend == "trl" and self.rl.ray.num_gpus < sft.openrlhf.num_gpus:
+                raise ValueError(f"sft.backend openrlhf runs DeepSpeed inside the training task, on its GPUs: "
+                                 f"rl.ray.num_gpus ({self.rl.ray.num_gpus:g}) must be at least sft.openrlhf.num_gpus "
+                                 f"({sft.openrlhf.num_gpus})")
         return self
 
     @model_validator(mode="after")

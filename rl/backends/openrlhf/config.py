@@ -101,3 +101,45 @@ class OpenRlhfConfig(BaseModel):
         if self.colocate_all:
             return max(g.gpus for g in groups)
         return sum(g.gpus for g in groups) + self.vllm_num_engines * self.vllm_tensor_parallel_size
+
+
+class SftOpenRlhfConfig(BaseModel):
+    """OpenRLHF's SFT trainer (`deepspeed --module openrlhf.cli.train_sft`) for the document fine-tune, the
+    `sft.openrlhf:` section (with `sft.backend: openrlhf`): DeepSpeed over the GPUs of ONE node.
+
+    The rest of the stage's settings are the `sft:` section's own: sft.lora, sft.learning_rate,
+    sft.warmup_ratio, sft.epochs (whole passes), sft.max_length (tokens per row, OpenRLHF's --data.max_len),
+    sft.gradient_checkpointing, sft.save_every, sft.seed. The batch sizes here replace sft.batch_size and
+    sft.gradient_accumulation_steps (the TRL backend's).
+    """
+
+    model_config = _FROZEN
+    num_gpus: int = Field(8, ge=1)
+    """GPUs of one node the stage trains on (one Ray task holds them; DeepSpeed runs one rank per GPU)."""
+    zero_stage: Literal[0, 1, 2, 3] = 3
+    """DeepSpeed ZeRO stage; 3 shards the frozen base weights too (a 70B needs it on 80 GB GPUs)."""
+    param_dtype: Literal["bf16", "fp16"] = "bf16"
+    micro_train_batch_size: int = Field(1, ge=1)
+    """Rows per GPU per forward/backward (packed into one sequence with `packing`)."""
+    train_batch_size: int = Field(64, ge=1)
+    """Rows per optimizer step (global): micro_train_batch_size x num_gpus x accumulation steps."""
+    packing: bool = True
+    """Pack a micro-batch's rows into one sequence without cross-attention (--ds.packing_samples; needs a
+    flash_attention attn_implementation): no compute spent on padding."""
+    adam_offload: bool = False
+    """Keep Adam states in CPU memory (full fine-tuning of a 70B needs it; LoRA's are small)."""
+    attn_implementation: str = "flash_attention_2"
+    keep_checkpoints: int = Field(2, ge=1)
+    """DeepSpeed resume checkpoints kept (--ckpt.max_num); the oldest is deleted BEFORE a new one is written,
+    so 1 leaves nothing to resume from while a save is under way."""
+    extra_args: list[str] = []
+    """More `--flag value` arguments passed through as they are (checked against train_sft's flags)."""
+
+    @model_validator(mode="after")
+    def _whole_batches(self) -> SftOpenRlhfConfig:
+        per_step = self.micro_train_batch_size * self.num_gpus
+        if self.train_batch_size % per_step:
+            raise ValueError(
+                f"sft.openrlhf.train_batch_size ({self.train_batch_size}) must be a multiple of "
+                f"micro_train_batch_size ({self.micro_train_batch_size}) x num_gpus ({self.num_gpus}) = {per_step}")
+        return self
