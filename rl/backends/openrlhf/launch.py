@@ -12,7 +12,7 @@ from rl.backends.openrlhf.files import LABEL_KEY, PROMPT_KEY, REPO_ROOT, write_p
 from rl.backends.openrlhf.watcher import CheckpointWatcher, hf_checkpoints
 
 if TYPE_CHECKING:
-    from rl.config import RunConfig
+    from rl.config import LoraConfig, RunConfig
 
 OPENRLHF_MODULE = "openrlhf.cli.train_ppo_ray"
 WORK_DIR = "openrlhf"
@@ -103,11 +103,7 @@ def build_args(cfg: RunConfig, *, model: str, prompts: Path, n_prompts: int, rew
         args.append("--ds.adam_offload")
     if o.colocate_all:
         args += ["--train.colocate_all", "--vllm.enable_sleep", "--ds.enable_sleep"]
-    lora = cfg.rl.model.lora
-    if lora is not None:
-        modules = [lora.target_modules] if isinstance(lora.target_modules, str) else list(lora.target_modules)
-        args += ["--ds.lora.rank", str(lora.r), "--ds.lora.alpha", str(lora.alpha),
-                 "--ds.lora.dropout", str(lora.dropout), "--ds.lora.target_modules", *modules]
+    args += lora_args(cfg.rl.model.lora)
     if wandb_enabled:
         w = cfg.rl.wandb
         args += ["--logger.wandb.key", WANDB_KEY_PLACEHOLDER, "--logger.wandb.project", w.project,
@@ -115,6 +111,21 @@ def build_args(cfg: RunConfig, *, model: str, prompts: Path, n_prompts: int, rew
         if w.entity:
             args += ["--logger.wandb.org", w.entity]
     return args + list(o.extra_args)
+
+
+def lora_args(lora: LoraConfig | None) -> list[str]:
+    """OpenRLHF's `--ds.lora.*` arguments for a LoRA config (none without one).
+
+    "all-linear" is OpenRLHF's default and is left to it: its flag takes a list (nargs="*"), and PEFT treats
+    only the plain string "all-linear" as the shorthand; `--ds.lora.target_modules all-linear` would arrive as
+    ["all-linear"] and match no module.
+    """
+    if lora is None:
+        return []
+    args = ["--ds.lora.rank", str(lora.r), "--ds.lora.alpha", str(lora.alpha), "--ds.lora.dropout", str(lora.dropout)]
+    if lora.target_modules != "all-linear":
+        args += ["--ds.lora.target_modules", *lora.target_modules]
+    return args
 
 
 def launch_command(cfg: RunConfig, args: Sequence[str]) -> list[str]:
@@ -191,7 +202,9 @@ def launch_env(cfg: RunConfig, wandb_run_id: str | None, wandb_mode: str) -> dic
 
 def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str], None] = print, *,
                  openrlhf_source: Path | None = None, poll_s: float = 10.0) -> dict[str, Any]:
-    """Prepare, check and launch OpenRLHF for `cfg`, evaluating its checkpoints as they appear.
+    """Prepare, check and launch OpenRLHF for `cfg`, evaluating its checkpoints as they appear. With an sft
+    stage, OpenRLHF's SFT trainer fine-tunes the model on the run's documents first (`sft.run_sft_task`) and
+    RL trains the result, `<run>/sft/final`; config.yaml keeps rl.model.name_or_path as given.
 
     Args:
         resources: the Ray cluster's (ray.cluster_resources()), checked against the GPUs the job needs.
@@ -208,7 +221,8 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     from rl.rundir import PreparedRun, evaluated_steps, mark_finished, prepare_run
     from rl.wandb_log import RunLogger, truncate_metrics
 
-    check_cluster(cfg, resources)
+    if "rl" in cfg.stages:
+        check_cluster(cfg, resources)
     cfg = resolve_reward_model(cfg, log=log)  # the reward file's config names the built organism RM's directory
     model = cfg.rl.model.name_or_path
     assert model is not None  # RunConfig validates source hf for this backend
@@ -219,6 +233,13 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
         return {**prepared, "eval_errors": []}
     cfg, run_dir, tokenizer = prepared.cfg, prepared.run_dir, prepared.extra
     train_eps, eval_eps = prepared.train_episodes, prepared.eval_episodes
+    if "sft" in cfg.stages:  # the document fine-tune first; RL then trains its merged model, <run>/sft/final
+        from rl.backends.openrlhf.sft import run_sft_task, sft_only_result
+
+        model = run_sft_task(cfg, run_dir, model, log=log, openrlhf_source=openrlhf_source)
+        if "rl" not in cfg.stages:
+            mark_finished(run_dir, cfg, None)
+            return sft_only_result(run_dir)
     work = run_dir / WORK_DIR
     system_role = resolve_system_role(tokenizer, cfg.env.system_role)
     prompts = write_prompts(tokenizer, train_eps, cfg, work / "prompts.jsonl", system_role=system_role)
