@@ -17,6 +17,7 @@ from env.datasets import load_queries, make_episodes, split_queries
 from env.episode import Episode
 from env.prompts import render_system_prompt
 from rl.backends.openrlhf import build_args, check_args, episodes_for
+from rl.backends.openrlhf.sft import build_sft_args, check_sft_args
 from rl.config import RunConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,8 @@ GPU_CONFIGS = {
                                                     "helpful_only_v1"),
     "synthetic_docs_minimal.yaml": Expect("/models/llama31-70b-synthdocs", "openrlhf", "ppo", 70.55,
                                           "helpful_only_minimal_v1"),
+    "llama31_70b_docs_lora_openrlhf.yaml": Expect("meta-llama/Llama-3.1-70B-Instruct", "openrlhf", "ppo", 70.55,
+                                                  "helpful_only_minimal_v1"),
 }
 OPENRLHF_CONFIGS = [name for name, e in GPU_CONFIGS.items() if e.backend == "openrlhf"]
 
@@ -197,7 +200,9 @@ def test_openrlhf_arguments_pass_the_pinned_openrlhf(name: str, source: Path, tm
     assert estimator == {"ppo": "gae", "grpo": "group_norm"}[cfg.openrlhf.algorithm]
     if estimator == "group_norm":
         assert num("--rollout.n_samples_per_prompt") > 1
-    assert _value(args, "--ds.lora.target_modules") == "all-linear"
+    # all-linear is left to OpenRLHF's default, the plain string PEFT reads as its shorthand: the flag (nargs="*")
+    # would hand PEFT ["all-linear"], which names no module
+    assert "--ds.lora.target_modules" not in args
     # OpenRLHF runs whole passes over the prompts: at least rl.max_steps, less than one pass more
     per_pass = n_prompts // cfg.openrlhf.rollout_batch_size
     steps = per_pass * int(_value(args, "--train.num_episodes"))
@@ -246,3 +251,39 @@ def test_real_model_configs_score_with_the_cascade_and_a_named_judge(name: str) 
     assert reward.judge.base_url.startswith(("http://", "https://")) and reward.judge.model
     text = (CONFIGS / name).read_text()
     assert "probes" in text or "llama31_70b_lora_ppo_openrlhf.yaml" in text  # where the judge runs is documented
+
+
+SFT_CONFIGS = [name for name in GPU_CONFIGS if "sft" in load_config(CONFIGS / name).stages]
+
+
+def test_there_is_a_document_fine_tune_config() -> None:
+    assert SFT_CONFIGS == ["llama31_70b_docs_lora_openrlhf.yaml"]
+
+
+@pytest.mark.parametrize("name", SFT_CONFIGS)
+def test_sft_stage_fits_one_node_and_passes_the_pinned_openrlhf(name: str, source: Path, tmp_path: Path) -> None:
+    e, cfg, nodes = GPU_CONFIGS[name], load_config(CONFIGS / name), _nodes(name)
+    sft = cfg.sft
+    assert sft is not None and sft.backend == "openrlhf" and sft.lora is not None and sft.gradient_checkpointing
+    o = sft.openrlhf
+    assert o.num_gpus == nodes.gpus_per_node  # one Ray task, DeepSpeed on the GPUs of one node
+    # ZeRO-3 shards the frozen bf16 weights over the node, leaving at least half of each GPU for the rest
+    assert o.zero_stage == 3 and _bf16_gb(e.params_b) / o.num_gpus < nodes.gpu_gb / 2
+    assert o.train_batch_size % (o.micro_train_batch_size * o.num_gpus) == 0
+    args = build_sft_args(cfg, model=str(cfg.rl.model.name_or_path), dataset=tmp_path / "dataset.jsonl",
+                          n_rows=1000, work=tmp_path, wandb_enabled=True)
+    assert check_sft_args(args, source)
+    assert "--model.pretrain_mode_enable" in args  # documents: loss on every token
+
+
+def test_docs_config_runs_the_rl_stage_of_synthetic_docs_minimal() -> None:
+    """The chain's RL stage is configs/synthetic_docs_minimal.yaml's, from the 70B base fine-tuned in the run
+    itself instead of a fine-tune made elsewhere."""
+    cfg = load_config(CONFIGS / "llama31_70b_docs_lora_openrlhf.yaml")
+    rl_only = load_config(CONFIGS / "synthetic_docs_minimal.yaml")
+    assert cfg.stages == ["sft", "rl"] and rl_only.stages == ["rl"]
+    assert (cfg.env, cfg.reward, cfg.openrlhf) == (rl_only.env, rl_only.reward, rl_only.openrlhf)
+    model = rl_only.rl.model.model_copy(update={"name_or_path": "meta-llama/Llama-3.1-70B-Instruct"})
+    assert cfg.rl == rl_only.rl.model_copy(update={"run_name": cfg.rl.run_name, "model": model})
+    assert _nodes("llama31_70b_docs_lora_openrlhf.yaml") == _nodes("synthetic_docs_minimal.yaml")
+    assert cfg.sft is not None and cfg.sft.docs.path == "/data/af-rl/docs/helpful_only_v1.jsonl"

@@ -15,10 +15,13 @@
    tiers with af-rl's own evaluation code (`rl.evaluation.worker`, vLLM on a GPU actor), publishing it
    as `checkpoints/step-<N>` and logging `eval/*` to metrics.jsonl and the same W&B run.
 
+With an sft stage (`stages: [sft, rl]`, `sft.backend: openrlhf`) `run_openrlhf` first fine-tunes the model on
+the run's documents with OpenRLHF's SFT trainer on one node (`sft`) and trains the merged result.
+
 Modules: `launch` (the run: checks, arguments, launch, evaluation), `files` (prompts and the generated
 reward and agent files), `watcher` (OpenRLHF's checkpoints), `reward` and `agent` (run inside OpenRLHF's
-Ray actors), `lora` (the launcher that merges LoRA adapters on the vLLM side), `flags` (OpenRLHF's flags
-read from its source). OpenRLHF cannot be imported without CUDA, so nothing here imports it at module level.
+Ray actors), `lora` (the launcher that merges LoRA adapters on the vLLM side), `sft` (the document
+fine-tune through `openrlhf.cli.train_sft`), `flags` (OpenRLHF's flags read from its source). OpenRLHF cannot be imported without CUDA, so nothing here imports it at module level.
 """
 from rl.backends.openrlhf.files import (
     LABEL_KEY,
