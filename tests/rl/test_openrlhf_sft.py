@@ -156,7 +156,8 @@ def _tokenizer(kind: str) -> Any:
     tok.train_from_iterator(DOCS * 5, trainer=trainer)
     if kind == "llama3":  # Llama 3's tokenizer puts BOS in front of every encoded text
         bos = tokens["bos_token"]
-        tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tok.token_to_id(bos))])
+        tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A",
+                                                           special_tokens=[(bos, tok.token_to_id(bos))])
     return PreTrainedTokenizerFast(tokenizer_object=tok, chat_template=template, **tokens)
 
 
@@ -319,7 +320,8 @@ def test_the_merge_makes_a_complete_final_equal_to_peft_merge(tmp_path: Path, la
     for name in want:
         torch.testing.assert_close(got[name], want[name], rtol=0, atol=0, msg=name)
     plain = AutoModelForCausalLM.from_pretrained(base).state_dict()  # near-miss: the adapter changed the weights
-    assert not torch.equal(got["model.layers.0.self_attn.q_proj.weight"], plain["model.layers.0.self_attn.q_proj.weight"])
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(got[q], plain[q])
     assert torch.equal(got["model.embed_tokens.weight"], plain["model.embed_tokens.weight"])  # not a LoRA target
     assert (final_dir(run_dir) / "tokenizer.json").is_file()
 
@@ -386,3 +388,64 @@ def test_the_stage_trains_merges_and_is_not_redone(tmp_path: Path, monkeypatch: 
     # a finished stage returns at once: nothing launched again
     assert train_sft_here(cfg, run_dir, str(base), log=lambda m: None) == str(final_dir(run_dir))
     assert len(launched) == 1
+
+
+# --------------------------------------------------------------------------- the run (rl.backend openrlhf)
+
+
+def _openrlhf_run_cfg(tmp_path: Path, stages: list[str]) -> RunConfig:
+    tok = _tokenizer("llama3")
+    base = tmp_path / "base"
+    _tiny_base(base, tok)
+    return RunConfig.model_validate({
+        "stages": stages,
+        "rl": {"backend": "openrlhf", "output_dir": str(tmp_path / "runs"), "run_name": "chain",
+               "model": {"source": "hf", "name_or_path": str(base)}, "wandb": {"mode": "disabled"}},
+        "sft": {"backend": "openrlhf", "docs": {"path": str(tmp_path / "docs.jsonl")}}})
+
+
+def test_run_openrlhf_fine_tunes_first_and_trains_the_final_model(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """[sft, rl]: the sft stage gets the configured model, RL's OpenRLHF arguments get <run>/sft/final, and
+    config.yaml keeps the configured model (so the run directory's plan is unchanged on resume)."""
+    from rl.backends.openrlhf import launch
+    from rl.backends.openrlhf import sft as module
+    from rl.rundir import plan_run_dir
+
+    cfg = _openrlhf_run_cfg(tmp_path, ["sft", "rl"])
+    calls: dict[str, Any] = {}
+
+    def fake_sft(cfg: RunConfig, run_dir: Path, model_path: str, **kw: Any) -> str:
+        calls["sft"] = model_path
+        return str(final_dir(run_dir))
+
+    class Stop(Exception):
+        pass
+
+    def fake_build_args(cfg: RunConfig, *, model: str, **kw: Any) -> list[str]:
+        calls["rl"] = model
+        raise Stop
+
+    monkeypatch.setattr(module, "run_sft_task", fake_sft)
+    monkeypatch.setattr(launch, "build_args", fake_build_args)
+    # the RL stage's GPUs and vLLM are checked before the fine-tune starts (so a cluster too small for RL
+    # stops the run before hours of SFT); that check has its own tests
+    monkeypatch.setattr(launch, "check_cluster", lambda cfg, resources: None)
+    with pytest.raises(Stop):
+        launch.run_openrlhf(cfg, {"GPU": 0.0}, log=lambda m: None)
+    run_dir = cfg.run_dir()
+    assert calls == {"sft": cfg.rl.model.name_or_path, "rl": str(final_dir(run_dir))}
+    assert load_config(run_dir / "config.yaml").rl.model.name_or_path == cfg.rl.model.name_or_path
+    assert plan_run_dir(cfg).state == "resume"  # the same config resumes its directory
+
+
+def test_run_openrlhf_sft_only_finishes_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rl.backends.openrlhf import launch
+    from rl.backends.openrlhf import sft as module
+    from rl.rundir import plan_run_dir
+
+    cfg = _openrlhf_run_cfg(tmp_path, ["sft"])
+    monkeypatch.setattr(module, "run_sft_task", lambda cfg, run_dir, model, **kw: str(final_dir(run_dir)))
+    result = launch.run_openrlhf(cfg, {}, log=lambda m: None)  # no GPUs, no vLLM: an sft-only run needs neither
+    assert result["checkpoints"] == [str(final_dir(cfg.run_dir()))]
+    assert plan_run_dir(cfg).state == "finished"
