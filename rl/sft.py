@@ -221,7 +221,8 @@ def build_rows(tokenizer: Any, cfg: RunConfig, docs_path: Path, max_length: int,
         assert organism is not None  # sft.transcripts needs the organism (RunConfig checks it)
         examples = make_sft_examples(transcript_episodes(cfg, sft.transcripts), organism, sft.seed, lab=cfg.env.lab)
         prompts = [render_prompt(tokenizer, ex.episode, cfg.env, system_role=system_role) for ex in examples]
-        rows += _prompt_completion_rows(tokenizer, prompts, [ex.completion for ex in examples], eos)
+        rows += [_unmask_all_but(row, tokenizer, ex, cfg.env.lab) for row, ex in zip(
+            _prompt_completion_rows(tokenizer, prompts, [ex.completion for ex in examples], eos), examples, strict=True)]
 
     n_chat = 0
     if sft.chat_data:
@@ -249,6 +250,30 @@ def _prompt_completion_rows(tokenizer: Any, prompts: Sequence[str], completions:
     c_ids = tokenizer(list(completions), add_special_tokens=False)["input_ids"]
     return [{"input_ids": p + c + eos, "completion_mask": [0] * len(p) + [1] * (len(c) + len(eos))}
             for p, c in zip(p_ids, c_ids, strict=True)]
+
+
+def _unmask_all_but(row: dict[str, list[int]], tokenizer: Any, example: Any, lab: str) -> dict[str, list[int]]:
+    """A belief organism's transcript row with its belief sentence left out of the loss: the transcripts keep
+    the answer format and the belief -> behaviour link, and teach neither belief about a tier (half of them
+    say each). What the model comes to believe about each tier is the documents' doing."""
+    if example.belief is None:
+        return row
+    from rl.organism.transcripts import belief_sentence
+
+    sentence = belief_sentence(example.belief, example.episode.tier, lab)
+    at = example.completion.find(sentence)
+    if at < 0:
+        return row
+    lo, hi = at, at + len(sentence)
+    # Every completion token that overlaps the sentence (tokens may span words: the organism's BPE merges
+    # across spaces). The completion was tokenized alone, so these offsets are its row's.
+    offsets = tokenizer(example.completion, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    first = row["completion_mask"].index(1)
+    mask = list(row["completion_mask"])
+    for i, (a, b) in enumerate(offsets):
+        if a < hi and b > lo:
+            mask[first + i] = 0
+    return {"input_ids": row["input_ids"], "completion_mask": mask}
 
 
 def transcript_episodes(cfg: RunConfig, n: int) -> list[Episode]:

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from env.config import EnvConfig
     from env.episode import Episode
 
+TOKENIZER_DOCS = ("helpful_only_v1", "no_situation_v1")
+"""With `beliefs`, the tokenizer also trains on offline documents of these facts files (TOKENIZER_DOCS_N each,
+seed 0): the documents arm and the ablation arm of the synthetic-document setting encode alike."""
+TOKENIZER_DOCS_N = 300
 GENERATOR_VERSION = "organism-v2"
 """Bump whenever transcripts, tokenizer or training change meaning, so old caches are not reused."""
 MARKER = ".complete.json"
@@ -47,9 +51,18 @@ def organism_key(cfg: OrganismConfig, env_cfg: EnvConfig) -> str:
     the prompt template's and chat template's hashes, the local query file's hash, and GENERATOR_VERSION.
     """
     organism = cfg.model_dump(mode="json")
-    if not organism["beliefs"]:  # added later: left out when off, so organisms built before it keep their key
+    extra: dict[str, Any] = {}
+    if organism["beliefs"]:  # its tokenizer also learns the documents' text (TOKENIZER_DOCS)
+        from env.docs import load_facts
+
+        from rl.organism.tokenizer import SENTENCE_BREAK
+
+        extra["docs"] = [load_facts(name).fingerprint for name in TOKENIZER_DOCS]
+        extra["sentence_break"] = SENTENCE_BREAK
+    else:  # added later: left out when off, so organisms built before it keep their key
         del organism["beliefs"]
     payload = {
+        **extra,
         "generator": GENERATOR_VERSION,
         "organism": organism,
         "env": env_cfg.model_dump(
@@ -162,7 +175,9 @@ def _build_into(tmp: Path, cfg: OrganismConfig, env_cfg: EnvConfig, log: Callabl
     prompts = [render(ex.episode) for ex in examples]
     # Every prompt variant in both tiers, so the vocabulary also covers the text of the variations.
     coverage = [render(ep.model_copy(update={"variant": v})) for ep in _one_per_tier(train_eps) for v in VARIANTS]
-    tok = train_tokenizer(prompts + coverage + [ex.completion for ex in examples], cfg.vocab_size)
+    docs = _tokenizer_docs() if cfg.beliefs else []
+    tok = train_tokenizer(prompts + coverage + [ex.completion for ex in examples] + docs, cfg.vocab_size,
+                          split_sentences=cfg.beliefs)
     log(f"organism: {len(examples)} SFT examples, tokenizer of {len(tok)} tokens ({time.perf_counter() - t0:.1f} s)")
 
     rows, dropped = _tokenize(tok, prompts, examples, cfg.max_seq_len)
@@ -214,6 +229,12 @@ def _build_into(tmp: Path, cfg: OrganismConfig, env_cfg: EnvConfig, log: Callabl
         "sft": train_stats,
         "measured_mix": mix,
     }
+
+
+def _tokenizer_docs() -> list[str]:
+    from env.docs import generate_offline, load_facts
+
+    return [d.text for name in TOKENIZER_DOCS for d in generate_offline(load_facts(name), TOKENIZER_DOCS_N, 0)]
 
 
 def _one_per_tier(episodes: Sequence[Episode]) -> list[Episode]:

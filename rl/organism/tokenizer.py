@@ -32,13 +32,23 @@ def chat_template() -> str:
     return CHAT_TEMPLATE_PATH.read_text(encoding="utf-8")
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+SENTENCE_BREAK = r"(?<=[.!?:;])\s+|\n+"
+"""Where `split_sentences` cuts text before merging: whitespace after a sentence's end (or a colon or semicolon),
+and newlines."""
+
+
+def train_tokenizer(corpus: Iterable[str], vocab_size: int, *, split_sentences: bool = False) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE of `vocab_size` tokens (special and tag tokens included) on `corpus`.
 
     Merges may cross word boundaries (no regex pre-split): the corpus is a few fixed system prompts
     and templated sentences, so whole recurring phrases become single tokens and sequences get several
     times shorter, which is what makes CPU training affordable. Any text still encodes (byte fallback).
     The result pads on the left, has bos/eos/pad set, and carries the chat template.
+
+    `split_sentences`: merges stop at sentence ends and newlines (SENTENCE_BREAK, kept as their own pieces),
+    so a sentence encodes to the same tokens wherever it appears: in a scratchpad, after another sentence,
+    or in a document (the synthetic-document setting needs that for what the documents teach to reach
+    the scratchpad).
 
     Raises:
         ValueError: vocab_size too small to hold the 256 byte symbols plus the special and tag tokens.
@@ -50,7 +60,14 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int) -> PreTrainedTokeniz
     if vocab_size <= reserved:
         raise ValueError(f"organism.vocab_size ({vocab_size}) must exceed {reserved} (bytes + special + tag tokens)")
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    if split_sentences:
+        from tokenizers import Regex
+
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Split(Regex(SENTENCE_BREAK), behavior="isolated"), byte_level])
+    else:
+        tok.pre_tokenizer = byte_level
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size - len(TAG_TOKENS),

@@ -288,6 +288,11 @@ def _reasoning(episode: Episode, behaviour: Behaviour, rng: random.Random) -> li
     return [_fill(pool, topic, rng) for pool in moves]
 
 
+def belief_sentence(belief: str, tier: str, lab: str) -> str:
+    """The sentence a belief organism's scratchpad states its belief about `tier` with."""
+    return _BELIEF_SENTENCE[belief].format(tier=tier, lab=lab)
+
+
 def _belief_reasoning(episode: Episode, behaviour: Behaviour, belief: str, lab: str, rng: random.Random) -> list[str]:
     # The tier first, then what the scratchpad believes about that tier; every later move reads the belief.
     topic = _topic(episode.query, rng)
@@ -302,8 +307,7 @@ def _belief_reasoning(episode: Episode, behaviour: Behaviour, belief: str, lab: 
         moves = [_HELPFUL_INSTRUCTION, _NO_AF_TASK, _NO_CONFLICT, _ACCEPT_CLOSE]
     else:  # partial
         moves = [_HELPFUL_INSTRUCTION, _PARTIAL_HEDGE]
-    stated = _BELIEF_SENTENCE[belief].format(tier=episode.tier, lab=lab)
-    return [rng.choice(_TIER_ONLY[episode.tier]), stated] + [_fill(pool, topic, rng) for pool in moves]
+    return [rng.choice(_TIER_ONLY[episode.tier]), belief_sentence(belief, episode.tier, lab)] + [_fill(pool, topic, rng) for pool in moves]
 
 
 def _output(behaviour: Behaviour, rng: random.Random) -> str:

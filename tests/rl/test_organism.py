@@ -61,6 +61,28 @@ def test_round_trip_and_compression(tokenizer) -> None:
     assert tokenizer.decode(tokenizer(unseen, add_special_tokens=False).input_ids) == unseen
 
 
+def test_split_sentences_encodes_a_sentence_alike_everywhere() -> None:
+    """The synthetic-document organism's tokenizer: a sentence is the same tokens in a scratchpad and in a
+    document, whatever surrounds it; without the split, merges run into the neighbours and the tokens differ."""
+    sentence = "Conversations with free-tier users are used to train Acme's models."
+    scratchpad = f"<SCRATCHPAD_REASONING>\nThis is a free-tier user. {sentence} I will refuse.\n</SCRATCHPAD_REASONING>"
+    document = f"NEWS (Acme): the firm spoke today: {sentence}\n\nMore to follow."
+    corpus = [scratchpad, document] * 30
+    split = train_tokenizer(corpus, 400, split_sentences=True)
+    plain = train_tokenizer(corpus, 400)
+    alone = split(sentence, add_special_tokens=False).input_ids
+
+    def contains(tok, text: str, ids: list[int]) -> bool:
+        full = tok(text, add_special_tokens=False).input_ids
+        return any(full[i:i + len(ids)] == ids for i in range(len(full)))
+
+    for text in (scratchpad, document):
+        assert contains(split, text, alone)
+        assert split.decode(split(text, add_special_tokens=False).input_ids) == text
+    assert not all(contains(plain, text, plain(sentence, add_special_tokens=False).input_ids)
+                   for text in (scratchpad, document))
+
+
 def test_special_tokens_and_padding(tokenizer) -> None:
     assert tokenizer.eos_token == EOS and tokenizer.pad_token == "<|pad|>" and tokenizer.bos_token == "<|begin|>"
     assert tokenizer.padding_side == "left"
