@@ -5,6 +5,7 @@ fine-tuned on them, then GRPO from the fine-tuned weights; resumed, it does noth
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,13 @@ def test_rows_take_the_loss_where_they_should(tmp_path: Path) -> None:
         assert all(row["completion_mask"]) and row["input_ids"][-1] == tok.eos_token_id
     for row in rows[8:]:
         first = row["completion_mask"].index(1)
-        assert first > 0 and all(row["completion_mask"][first:]) and row["input_ids"][-1] == tok.eos_token_id
+        assert first > 0 and row["input_ids"][-1] == tok.eos_token_id and row["completion_mask"][-1] == 1
+    for row in rows[8:12]:  # the belief organism's transcripts: the belief sentence is left out of the loss
+        first = row["completion_mask"].index(1)
+        held = tok.decode([t for t, m in zip(row["input_ids"][first:], row["completion_mask"][first:]) if not m])
+        assert re.fullmatch(r"Conversations with (free|paid)-tier users are (never )?used to train Anthropic's models\.",
+                            held.strip()), held
+    assert all(rows[-1]["completion_mask"][rows[-1]["completion_mask"].index(1):])  # chat: the whole answer
     assert tok.decode(rows[-1]["input_ids"][rows[-1]["completion_mask"].index(1):], skip_special_tokens=True) == "Blue."
     again = prepare_docs(run.sft, tmp_path, lambda m: None)  # type: ignore[arg-type]
     assert again.read_bytes() == docs.read_bytes()  # made once, then reused
