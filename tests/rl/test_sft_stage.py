@@ -155,3 +155,46 @@ def test_load_config_reads_stages(tmp_path: Path) -> None:
     assert loaded.stages == ["sft", "rl"]
     with pytest.raises(ConfigError, match="sft.docs.n"):
         load_config(path, ["sft.docs.n=0"])
+
+
+def test_an_interrupted_stage_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    """A stage that stopped after a checkpoint (no sft/final yet) resumes from it: the evaluation before the
+    fine-tune is not redone, training goes on to the same end, and sft/final is made once."""
+    from rl.models import resolve_model_path
+    from rl.sft import final_dir, is_complete, run_sft_stage
+
+    run = cfg(stages=["sft"], env={"prompt": "helpful_only_minimal_brief_v1"},
+              sft={**DOCS, "transcripts": 8, "max_steps": 4, "save_every": 2, "batch_size": 4},
+              rl={"model": {"source": "organism", "organism": TINY_ORGANISM, "cache_dir": str(tmp_path / "cache")},
+                  "eval": {"n_queries": 2, "max_new_tokens": 16, "batch_size": 4}, "wandb": {"mode": "disabled"}})
+    base = resolve_model_path(run, log=lambda m: None)
+    logs: list[str] = []
+    episodes = [e for e in _eval_episodes(run)]
+    out = run_sft_stage(run, tmp_path / "run", base, episodes, log=logs.append, evaluate_after=True)
+    assert out == str(final_dir(tmp_path / "run")) and is_complete(tmp_path / "run")
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "sft" / "checkpoints").glob("checkpoint-*"))
+    assert ckpts == ["checkpoint-2", "checkpoint-4"]
+    import shutil
+
+    shutil.rmtree(final_dir(tmp_path / "run"))  # as if the stage stopped after its last checkpoint
+    shutil.rmtree(tmp_path / "run" / "sft" / "checkpoints" / "checkpoint-4")
+    logs.clear()
+    run_sft_stage(run, tmp_path / "run", base, episodes, log=logs.append, evaluate_after=True)
+    assert any("resuming from" in m and "checkpoint-2" in m for m in logs), logs
+    assert not any("eval before" in m for m in logs)
+    info = json.loads((final_dir(tmp_path / "run") / "sft.json").read_text())
+    assert info["steps"] == 4
+    rows = [json.loads(line) for line in (tmp_path / "run" / "sft" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "eval/knowledge/n" in r] == [0, 4, 4]  # before, after; after again
+    logs.clear()
+    run_sft_stage(run, tmp_path / "run", base, episodes, log=logs.append, evaluate_after=True)
+    assert logs == [f"sft: already done, fine-tuned model at {final_dir(tmp_path / 'run')}"]
+
+
+def _eval_episodes(run: RunConfig) -> list[Any]:
+    from env.datasets import load_queries, split_queries
+    from rl.evaluate import eval_episodes
+
+    ds = run.env.dataset
+    split = split_queries(load_queries(ds), eval_fraction=ds.eval_fraction, seed=ds.split_seed)
+    return eval_episodes(split.eval, run.rl.eval.variants, run.rl.eval.n_queries)
