@@ -412,7 +412,7 @@ def _make_trainer(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], 
         warmup_steps=sft.warmup_ratio,  # a float below 1 is a share of the steps
         per_device_train_batch_size=sft.batch_size,
         gradient_accumulation_steps=sft.gradient_accumulation_steps,
-        gradient_checkpointing=sft.gradient_checkpointing,
+        activation_checkpointing=sft.gradient_checkpointing,  # transformers 5 warns on the old name
         max_length=None,  # rows are cut by build_rows
         completion_only_loss=True,
         save_strategy="steps",
