@@ -341,7 +341,7 @@ def run_sft_stage(cfg: RunConfig, run_dir: Path, model_path: str, eval_episodes:
     if evaluate_after:
         _evaluate(trained, tokenizer, cfg, eval_episodes, logger, stage, step=steps, name="after", log=log)
     logger.finish()
-    _save_final(trained, tokenizer, final, {"steps": steps, "rows": len(rows), "docs": str(docs_path),
+    save_final(trained, tokenizer, final, {"steps": steps, "rows": len(rows), "docs": str(docs_path),
                                              "seconds": round(time.time() - t0, 1), "from": model_path})
     del trainer, trained, model
     if torch.cuda.is_available():
@@ -430,7 +430,7 @@ def _make_trainer(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], 
                       peft_config=peft_config, callbacks=[_Log()])
 
 
-def _save_final(model: Any, tokenizer: Any, final: Path, info: dict[str, Any]) -> None:
+def save_final(model: Any, tokenizer: Any, final: Path, info: dict[str, Any]) -> None:
     """Save into a temporary sibling, then rename and mark complete: `final` is never half-written."""
     tmp = final.parent / f".{final.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)

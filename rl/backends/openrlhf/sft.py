@@ -295,7 +295,7 @@ def merge_into_final(trained: Path, base: str, final: Path, *, dtype: str, info:
     from transformers import AutoModelForCausalLM
 
     from rl.models import load_tokenizer, torch_dtype
-    from rl.sft import _save_final
+    from rl.sft import save_final
 
     torch_type = torch_dtype(dtype, "cuda")  # the training dtype, not the CPU's float32 default
     if (trained / "adapter_config.json").is_file():
@@ -306,7 +306,7 @@ def merge_into_final(trained: Path, base: str, final: Path, *, dtype: str, info:
     else:
         model = AutoModelForCausalLM.from_pretrained(str(trained), dtype=torch_type, low_cpu_mem_usage=True)
     model.eval()
-    _save_final(model, load_tokenizer(base), final, info)
+    save_final(model, load_tokenizer(base), final, info)
 
 
 def check_sft_node(cfg: RunConfig) -> None:
