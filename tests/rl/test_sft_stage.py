@@ -157,6 +157,7 @@ def test_load_config_reads_stages(tmp_path: Path) -> None:
         load_config(path, ["sft.docs.n=0"])
 
 
+@pytest.mark.slow  # fine-tunes a tiny organism in-process, twice
 def test_an_interrupted_stage_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     """A stage that stopped after a checkpoint (no sft/final yet) resumes from it: the evaluation before the
     fine-tune is not redone, training goes on to the same end, and sft/final is made once."""
