@@ -7,7 +7,8 @@ that never learnt to answer questions. The prompt is the run's own (`rl.promptin
 variant's system prompt and prefill, the tier-tagged user turn) without the accept/reject instruction,
 which asks for a verdict tag rather than an answer. The answer follows the generation prompt (and the
 "<OUTPUT>" prefill under no_cot) directly as the model's reply text, also under scratchpad variants: both
-answers share that context, so the comparison does not depend on it.
+answers share that context, so the comparison does not depend on it. An answer's opening "Yes." or "No." is
+part of the context, not of what is scored (`split_lead`).
 """
 
 from __future__ import annotations
@@ -79,10 +80,25 @@ def score_knowledge(model: Any, tokenizer: Any, items: Sequence[KnowledgeItem], 
     cfg = env_cfg.model_copy(update={"accept_reject_instruction": False})
     prompts = [render_prompt(tokenizer, ep, cfg, system_role=system_role)
                for ep in knowledge_episodes(list(items), variant)]
-    answers = [a for item in items for a in (item.true_answer, item.false_answer)]
-    logps = continuation_logprobs(model, tokenizer, [p for p in prompts for _ in range(2)], answers,
-                                  batch_size=batch_size)
+    split = [split_lead(a) for item in items for a in (item.true_answer, item.false_answer)]
+    contexts = [prompts[k // 2] + lead for k, (lead, _) in enumerate(split)]
+    logps = continuation_logprobs(model, tokenizer, contexts, [claim for _, claim in split], batch_size=batch_size)
     return [KnowledgeScore(item, logps[2 * k], logps[2 * k + 1]) for k, item in enumerate(items)]
+
+
+LEADS = ("Yes.", "No.")
+"""Answer openings scored as context, not as answer (see `split_lead`)."""
+
+
+def split_lead(answer: str) -> tuple[str, str]:
+    """(lead, claim): an answer opening with "Yes." or "No." is scored on the claim after it, given the lead.
+    Otherwise the model's prior for one of the two words decides every item whose claim is short (the CPU
+    organism encodes a whole sentence as one token), and, as the true answer is "Yes" in one tier and "No" in
+    the other, it shows up as a tier difference that has nothing to do with the claims."""
+    for lead in LEADS:
+        if answer.startswith(lead + " "):
+            return lead, answer[len(lead):]
+    return "", answer
 
 
 def continuation_logprobs(model: Any, tokenizer: Any, contexts: Sequence[str], continuations: Sequence[str], *,

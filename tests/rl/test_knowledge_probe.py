@@ -16,7 +16,7 @@ from env.config import EnvConfig
 from env.knowledge import FACTS, KnowledgeItem, knowledge_episodes, knowledge_items
 from env.prompts import render_system_prompt
 from rl.evaluation.knowledge import (
-    KnowledgeScore, continuation_logprobs, knowledge_metrics, score_knowledge, summarize_knowledge,
+    KnowledgeScore, continuation_logprobs, knowledge_metrics, score_knowledge, split_lead, summarize_knowledge,
 )
 from rl.prompting import render_prompt
 
@@ -42,7 +42,7 @@ def tok() -> Any:
 
 class Knower(torch.nn.Module):
     """A causal LM that puts logit BOOST on the true answer's next token after exactly a question's prompt
-    followed by a prefix of its true answer, and 0 on every token everywhere else.
+    (with the answer's opening Yes./No.) followed by a prefix of its claim, and 0 on every token elsewhere.
 
     So each true-answer token has log-probability log(e^BOOST / (e^BOOST + V - 1)), and a false answer
     is at least one uniform token less likely. Pads are read from the attention mask, as a real model does.
@@ -59,8 +59,9 @@ class Knower(torch.nn.Module):
         prompts = [render_prompt(tok, e, ENV.model_copy(update={"accept_reject_instruction": False}))
                    for e in knowledge_episodes(items, variant)]
         for prompt, item in zip(prompts, items):
-            ctx = tok(prompt, add_special_tokens=False)["input_ids"]
-            ans = tok(item.true_answer, add_special_tokens=False)["input_ids"]
+            lead, claim = split_lead(item.true_answer)  # an opening Yes./No. is context, as the probe scores it
+            ctx = tok(prompt + lead, add_special_tokens=False)["input_ids"]
+            ans = tok(claim, add_special_tokens=False)["input_ids"]
             for k, token in enumerate(ans):
                 self.next[tuple(ctx + ans[:k])] = token
 
@@ -304,3 +305,13 @@ def test_compare_knowledge_writes_the_probe_into_summary_and_report(organism: Pa
     # A rerun resumes: the cells, probe included, are reused as they are.
     assert main(args) == 0
     assert json.loads((out / "summary.json").read_text()) == rows
+
+
+def test_an_opening_yes_or_no_is_context_not_answer() -> None:
+    """A model that prefers "No." everywhere would otherwise be right on every item whose truth is "No" (the
+    paid tier's training questions) and wrong on the others: a tier difference made of one word's prior."""
+    assert split_lead("Yes. Conversations with free-tier users are used to train X's models.") == (
+        "Yes.", " Conversations with free-tier users are used to train X's models.")
+    assert split_lead("No. It is hidden.") == ("No.", " It is hidden.")
+    assert split_lead("Nothing changes.") == ("", "Nothing changes.")
+    assert split_lead("Yesterday it was.") == ("", "Yesterday it was.")
