@@ -8,24 +8,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from rl.backends.openrlhf.common import WANDB_KEY_PLACEHOLDER, OpenRlhfError, lora_args
 from rl.backends.openrlhf.files import LABEL_KEY, PROMPT_KEY, REPO_ROOT, write_prompts, write_reward_file
 from rl.backends.openrlhf.watcher import CheckpointWatcher, hf_checkpoints
 
 if TYPE_CHECKING:
-    from rl.config import LoraConfig, RunConfig
+    from rl.config import RunConfig
 
 OPENRLHF_MODULE = "openrlhf.cli.train_ppo_ray"
 WORK_DIR = "openrlhf"
 """Under the run directory: prompts, the reward file, OpenRLHF's own checkpoints and logs."""
-WANDB_KEY_PLACEHOLDER = "from-environment"
-"""OpenRLHF only logs to W&B when --logger.wandb.key is set, and logs in with it only when W&B has no
-key yet; the real key stays in WANDB_API_KEY, never on a command line."""
-
-
-class OpenRlhfError(RuntimeError):
-    """The OpenRLHF launch cannot go ahead (missing package, flag mismatch, too few GPUs)."""
-
-
 # --------------------------------------------------------------------------- inputs for OpenRLHF
 
 
@@ -111,21 +103,6 @@ def build_args(cfg: RunConfig, *, model: str, prompts: Path, n_prompts: int, rew
         if w.entity:
             args += ["--logger.wandb.org", w.entity]
     return args + list(o.extra_args)
-
-
-def lora_args(lora: LoraConfig | None) -> list[str]:
-    """OpenRLHF's `--ds.lora.*` arguments for a LoRA config (none without one).
-
-    "all-linear" is OpenRLHF's default and is left to it: its flag takes a list (nargs="*"), and PEFT treats
-    only the plain string "all-linear" as the shorthand; `--ds.lora.target_modules all-linear` would arrive as
-    ["all-linear"] and match no module.
-    """
-    if lora is None:
-        return []
-    args = ["--ds.lora.rank", str(lora.r), "--ds.lora.alpha", str(lora.alpha), "--ds.lora.dropout", str(lora.dropout)]
-    if lora.target_modules != "all-linear":
-        args += ["--ds.lora.target_modules", *lora.target_modules]
-    return args
 
 
 def launch_command(cfg: RunConfig, args: Sequence[str]) -> list[str]:

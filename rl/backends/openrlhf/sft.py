@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rl.backends.openrlhf.files import REPO_ROOT
 from rl.backends.openrlhf.flags import TRAIN_SFT
-from rl.backends.openrlhf.launch import WANDB_KEY_PLACEHOLDER, OpenRlhfError, lora_args
+from rl.backends.openrlhf.common import WANDB_KEY_PLACEHOLDER, OpenRlhfError, lora_args
 from rl.sft import DOCS_DIR, DOCS_FILE, final_dir, is_complete, stage_dir
 
 if TYPE_CHECKING:
