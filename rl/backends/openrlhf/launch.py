@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 OPENRLHF_MODULE = "openrlhf.cli.train_ppo_ray"
 WORK_DIR = "openrlhf"
 """Under the run directory: prompts, the reward file, OpenRLHF's own checkpoints and logs."""
+
+
 # --------------------------------------------------------------------------- inputs for OpenRLHF
 
 
