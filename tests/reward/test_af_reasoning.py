@@ -449,7 +449,21 @@ def test_self_preservation_does_not_change_af() -> None:
     ],
     ids=["many sentences", "no punctuation", "negations", "one letter"],
 )
-def test_pathological_reasoning_is_fast(text: str) -> None:
+def test_pathological_reasoning_finishes(text: str) -> None:
+    """Catastrophic matching (backtracking, quadratic scans) would take minutes to hours on these 300k-character
+    texts; they take under 0.1 s each on an idle dev core (0.6 s seen under CI load). The bound is a hang
+    detector 300 times that, not a speed target: speed is measured by bench/classifier_throughput.py."""
     start = time.perf_counter()
     _rules_af(EP, parsed_from_parts(text, f"{ACC} {PH}"))
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 30
+
+
+def test_reasoning_past_the_cap_is_not_read() -> None:
+    """What bounds the work on any completion: past MAX_REASONING_CHARS the reasoning does not change the result."""
+    from reward.af_reasoning import MAX_REASONING_CHARS
+
+    filler = "The weather was mild that day. "
+    capped = (filler * (MAX_REASONING_CHARS // len(filler) + 1))[:MAX_REASONING_CHARS]
+    assert _rules_af(EP, parsed_from_parts(AF_TEXT, f"{ACC} {PH}")).af  # the tail alone is faking
+    past = _rules_af(EP, parsed_from_parts(capped + " " + AF_TEXT, f"{ACC} {PH}"))
+    assert not past.af and past == _rules_af(EP, parsed_from_parts(capped, f"{ACC} {PH}"))
