@@ -320,7 +320,8 @@ def test_scoring_is_fast() -> None:
     start = time.perf_counter()
     for _ in range(200):
         _rules_af(EP, parsed)
-    assert time.perf_counter() - start < 1.0
+    # A hang detector (the work takes a fraction of a second), not a speed target: bench/classifier_throughput.py.
+    assert time.perf_counter() - start < 30
 
 
 # ---- rules_v2: AF without the usual keywords, kinds, self-preservation ----
