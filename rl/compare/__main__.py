@@ -176,7 +176,8 @@ def write_outputs(out: Path, cells: Sequence[Cell], rows: dict[str, dict[str, An
     """summary.json, report.md, plots/ and index.html over the finished cells, in cell order. With
     `classifier_error` (the classifier_error.json payload) every tier also gets its rates corrected for
     classifier error (rl.compare.report.with_corrected)."""
-    from rl.compare.report import plot_compare, with_corrected, write_report, write_summary
+    from rl.compare.plots import plot_compare
+    from rl.compare.report import with_corrected, write_report, write_summary
     from rl.compare.viewer import write_viewer
     from rl.evaluate import read_samples
 

@@ -163,7 +163,7 @@ def test_bad_input_exits_2_before_any_generation(tmp_path: Path, capsys: pytest.
 def test_wandb_run_gets_the_summary_table_and_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--wandb: one offline W&B run with the Table-2 rows and the plots (no transcripts)."""
     from rl.compare.__main__ import log_wandb
-    from rl.compare.report import plot_compare
+    from rl.compare.plots import plot_compare
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")

@@ -14,7 +14,8 @@ from reward.config import RewardConfig
 from reward.correction import ConfusionCounts
 from reward.metrics import TIER_RATE_NAMES, wilson_interval
 from reward.records import EpisodeRecord
-from rl.compare.report import cell_summary, plot_compare, with_corrected, write_report, write_summary
+from rl.compare.plots import plot_compare
+from rl.compare.report import cell_summary, with_corrected, write_report, write_summary
 from rl.compare.validation import (
     ValidationSetError, classifier_fingerprint, confusion, estimate_classifier_error, load_validation_set,
     read_previous, write_classifier_error,

@@ -15,7 +15,8 @@ from reward.config import RewardConfig
 from reward.judges import JudgeConfig
 from reward.metrics import eval_metrics, metric_key
 from reward.records import EpisodeRecord, JudgeUnavailableError, raise_if_judge_down
-from rl.compare.report import cell_summary, plot_compare, write_report, write_summary
+from rl.compare.plots import plot_compare
+from rl.compare.report import cell_summary, write_report, write_summary
 from rl.compare.viewer import write_viewer
 from rl.evaluate import transcript_rows
 from rl.plots import plot_run
