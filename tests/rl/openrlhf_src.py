@@ -3,6 +3,9 @@ wheel fetched once with `pip download --no-deps` (OpenRLHF needs CUDA to import;
 
 from __future__ import annotations
 
+import argparse
+import ast
+import datetime
 import functools
 import os
 import shutil
@@ -11,6 +14,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from rl.backends.openrlhf.flags import PINNED_VERSION, openrlhf_package_dir
 
@@ -57,3 +61,18 @@ def openrlhf_source() -> Path | str:
 def _package_parent(root: Path) -> Path | None:
     hits = sorted(root.glob("**/openrlhf/cli/train_ppo_ray.py")) if root.is_dir() else []
     return hits[0].parents[2] if hits else None
+
+
+def argparse_parser(path: Path) -> argparse.ArgumentParser:
+    """An OpenRLHF CLI's own parser, the truth the flag reader is checked against: the statements of its
+    `if __name__ == "__main__":` block up to parse_args, run with only the stdlib names they use."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    main = next(n for n in reversed(tree.body) if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test))
+    body = []
+    for stmt in main.body:
+        if "parse_args" in ast.unparse(stmt):
+            break
+        body.append(stmt)
+    namespace: dict[str, Any] = {"argparse": argparse, "datetime": datetime.datetime, "os": os}
+    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), namespace)  # noqa: S102
+    return namespace["parser"]

@@ -9,10 +9,6 @@ from the configured package index into the af-rl cache and unpacks it there, off
 
 from __future__ import annotations
 
-import argparse
-import ast
-import datetime
-import os
 import re
 from pathlib import Path
 
@@ -27,27 +23,14 @@ from rl.backends.openrlhf.flags import (
     unknown_flags_message,
 )
 
+from tests.rl.openrlhf_src import argparse_parser
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _argparse_truth(path: Path) -> set[str]:
-    """The option strings argparse itself registers, by running the parser-building statements of the
-    `if __name__ == "__main__":` block (up to parse_args) with only the stdlib names they use."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    main = next(n for n in reversed(tree.body) if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test))
-    body = []
-    for stmt in main.body:
-        if "parse_args" in ast.unparse(stmt):
-            break
-        body.append(stmt)
-    namespace = {"argparse": argparse, "datetime": datetime.datetime, "os": os}
-    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), namespace)  # noqa: S102
-    return set(namespace["parser"]._option_string_actions)
 
 
 def test_reader_matches_argparse(source: Path) -> None:
     # The f-strings in OpenRLHF 0.11's `for prefix in ("actor", "critic")` loop must expand to both.
-    assert train_ppo_ray_flags(source) == _argparse_truth(train_ppo_ray_path(source))
+    assert train_ppo_ray_flags(source) == set(argparse_parser(train_ppo_ray_path(source))._option_string_actions)
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
 """What the OpenRLHF launches (RL in launch.py, the document fine-tune in sft.py) share: the error that stops a
-launch, the W&B key placeholder and the LoRA flags. Imports nothing of the package, so both import it."""
+launch, the flag check, the W&B key placeholder and the LoRA flags. Imports only flags.py of the package, so
+both import it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
     from rl.config import LoraConfig
@@ -15,6 +17,29 @@ key yet; the real key stays in WANDB_API_KEY, never on a command line."""
 
 class OpenRlhfError(RuntimeError):
     """The OpenRLHF launch cannot go ahead (missing package, flag mismatch, too few GPUs)."""
+
+
+def check_cli_args(module: str, args: Sequence[str], key: str, source: Path | None = None) -> str:
+    """Every flag of `args` must exist in the installed OpenRLHF's `openrlhf.cli.<module>` (read from its source);
+    returns the installed version. `key` is the config key that chose this launch (`rl.backend`,
+    `sft.backend`); its section's `extra_args` is where a user's own flags come from.
+
+    Raises:
+        OpenRlhfError: OpenRLHF is not installed, or names no such flag (listing them and the pinned version).
+    """
+    from rl.backends.openrlhf import flags
+
+    try:
+        known = flags.cli_flags(module, source)
+    except flags.OpenRlhfSourceError as e:
+        raise OpenRlhfError(f"{key} openrlhf: {e}") from None
+    version = flags.openrlhf_version() or "(unknown version)"
+    unknown = flags.check_flags(list(args), known)
+    if unknown:
+        extra = "openrlhf.extra_args" if key == "rl.backend" else f"{key.split('.')[0]}.openrlhf.extra_args"
+        raise OpenRlhfError(f"{key} openrlhf: {flags.unknown_flags_message(unknown, version)} "
+                            f"(check {extra}, or install the pinned version)")
+    return version
 
 
 def lora_args(lora: LoraConfig | None) -> list[str]:

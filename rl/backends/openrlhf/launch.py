@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from rl.backends.openrlhf.common import WANDB_KEY_PLACEHOLDER, OpenRlhfError, lora_args
+from rl.backends.openrlhf.common import WANDB_KEY_PLACEHOLDER, OpenRlhfError, check_cli_args, lora_args
 from rl.backends.openrlhf.files import LABEL_KEY, PROMPT_KEY, REPO_ROOT, write_prompts, write_reward_file
 from rl.backends.openrlhf.watcher import CheckpointWatcher, hf_checkpoints
 
@@ -117,23 +117,8 @@ def launch_command(cfg: RunConfig, args: Sequence[str]) -> list[str]:
 
 
 def check_args(args: Sequence[str], source: Path | None = None) -> str:
-    """Every flag must exist in the installed OpenRLHF (read from its source); returns its version.
-
-    Raises:
-        OpenRlhfError: OpenRLHF is not installed, or names no such flag (listing them and the pinned version).
-    """
-    from rl.backends.openrlhf import flags
-
-    try:
-        known = flags.train_ppo_ray_flags(source)
-    except flags.OpenRlhfSourceError as e:
-        raise OpenRlhfError(f"rl.backend openrlhf: {e}") from None
-    version = flags.openrlhf_version() or "(unknown version)"
-    unknown = flags.check_flags(list(args), known)
-    if unknown:
-        raise OpenRlhfError(f"rl.backend openrlhf: {flags.unknown_flags_message(unknown, version)} "
-                            f"(check openrlhf.extra_args, or install the pinned version)")
-    return version
+    """Every flag must exist in the installed OpenRLHF's train_ppo_ray; returns its version (common.check_cli_args)."""
+    return check_cli_args("train_ppo_ray", args, "rl.backend", source)
 
 
 def check_cluster(cfg: RunConfig, resources: dict[str, float]) -> None:

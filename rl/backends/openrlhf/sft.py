@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rl.backends.openrlhf.files import REPO_ROOT
 from rl.backends.openrlhf.flags import TRAIN_SFT
-from rl.backends.openrlhf.common import WANDB_KEY_PLACEHOLDER, OpenRlhfError, lora_args
+from rl.backends.openrlhf.common import WANDB_KEY_PLACEHOLDER, OpenRlhfError, check_cli_args, lora_args
 from rl.sft import DOCS_DIR, DOCS_FILE, final_dir, is_complete, stage_dir
 
 if TYPE_CHECKING:
@@ -175,23 +175,8 @@ def launch_command(cfg: RunConfig, args: Sequence[str], *, visible_devices: str 
 
 
 def check_sft_args(args: Sequence[str], source: Path | None = None) -> str:
-    """Every flag must exist in OpenRLHF's train_sft (read from its source); returns the installed version.
-
-    Raises:
-        OpenRlhfError: OpenRLHF is not installed, or names no such flag (listing them and the pinned version).
-    """
-    from rl.backends.openrlhf import flags
-
-    try:
-        known = flags.cli_flags(TRAIN_SFT.stem, source)
-    except flags.OpenRlhfSourceError as e:
-        raise OpenRlhfError(f"sft.backend openrlhf: {e}") from None
-    version = flags.openrlhf_version() or "(unknown version)"
-    unknown = flags.check_flags(list(args), known)
-    if unknown:
-        raise OpenRlhfError(f"sft.backend openrlhf: {flags.unknown_flags_message(unknown, version)} "
-                            f"(check sft.openrlhf.extra_args, or install the pinned version)")
-    return version
+    """Every flag must exist in OpenRLHF's train_sft; returns the installed version (common.check_cli_args)."""
+    return check_cli_args(TRAIN_SFT.stem, args, "sft.backend", source)
 
 
 def prepare_sft(cfg: RunConfig, run_dir: Path, model_path: str, *, log: Callable[[str], None],
