@@ -16,7 +16,11 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `python rl/train.py` puts rl/ first on sys.path, not the repo
+# `python rl/train.py` puts rl/ first on sys.path, not the repo: rl/'s modules would then shadow the
+# standard library's (rl/numbers.py hides `numbers`, which decimal and pydantic import).
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from env.datasets import DatasetError, load_queries, split_queries  # noqa: E402
