@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from env.prompts import PROMPTS, VARIANTS
 
@@ -92,14 +92,3 @@ def validate_variants(names: list[str]) -> list[str]:
     if repeated:
         raise ValueError(f"prompt variants listed more than once: {repeated}")
     return names
-
-
-def format_validation_error(err: ValidationError, source: str) -> str:
-    """A pydantic error as "SOURCE: invalid config" plus one "  dotted.key: message (got value)" line each."""
-    lines = [f"{source}: invalid config ({err.error_count()} problem{'s' if err.error_count() > 1 else ''})"]
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        got = f" (got {e['input']!r})" if e["type"] not in ("missing",) and not isinstance(e.get("input"), dict) else ""
-        lines.append(f"  {loc}: {msg}{got}")
-    return "\n".join(lines)

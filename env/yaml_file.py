@@ -1,5 +1,6 @@
 """The one reader of the project's YAML files: run configs (`rl/config.py`), `rl.compare --config`
-(`rl/evaluation/settings.py`) and `python -m reward.classify --config` (`reward/classify.py`).
+(`rl/evaluation/settings.py`) and `python -m reward.classify --config` (`reward/classify.py`); and the line of
+each key, for messages about a value that fails validation (`env/config_errors.py`).
 
 Every failure is a `YamlFileError` whose message names the file (and the line, where there is one) and
 says what to do, so each command can print it and exit 2: unreadable, not UTF-8, not YAML, not a mapping.
@@ -49,3 +50,30 @@ def read_yaml_mapping(path: str | os.PathLike[str], *, sections: str) -> dict[st
     if not isinstance(raw, dict):
         raise YamlFileError(f"{where}: top level must be a mapping with {sections}, not {type(raw).__name__}")
     return raw
+
+
+def yaml_key_lines(path: str | os.PathLike[str]) -> dict[tuple[str, ...], int]:
+    """The 1-based line of every key and list item of the YAML file `path`, by its path of keys and indices
+    (as strings: `("rl", "eval", "variants", "1")`), for messages that point into the file. {} when the file
+    cannot be read or parsed (its reader reports that)."""
+    try:
+        root = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, prefix: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    path_ = (*prefix, key.value)
+                    lines[path_] = key.start_mark.line + 1  # a repeated key: YAML keeps the last
+                    walk(value, path_)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[(*prefix, str(i))] = item.start_mark.line + 1
+                walk(item, (*prefix, str(i)))
+
+    if root is not None:
+        walk(root, ())
+    return lines

@@ -37,7 +37,7 @@ from typing import IO, Any, Iterator, Sequence
 
 from pydantic import ValidationError
 
-from env.config import format_validation_error
+from env.config_errors import ConfigOrigins, format_validation_error
 from env.episode import TIERS, Episode
 from env.prompts import VARIANTS
 from env.transcript import ParsedCompletion, has_transcript_tags, parse_completion, parsed_from_parts
@@ -229,12 +229,11 @@ def load_reward_config(path: str | None, overrides: dict[str, Any]) -> RewardCon
     """The `reward:` section of a YAML file (a run config, or a file holding only that section),
     updated with `overrides` (dotted keys under reward, e.g. "judge.model"). Raises ValueError naming
     the key."""
-    from env.yaml_file import read_yaml_mapping
+    from env.yaml_file import read_yaml_mapping, yaml_key_lines
 
     section: dict[str, Any] = {}
-    source = "command line"
+    raw: dict[str, Any] = {}
     if path is not None:
-        source = path
         raw = read_yaml_mapping(path, sections="a reward: section (or the reward keys themselves)")
         section = dict(raw.get("reward", raw) or {})
     for dotted, value in overrides.items():
@@ -246,7 +245,13 @@ def load_reward_config(path: str | None, overrides: dict[str, Any]) -> RewardCon
     try:
         return RewardConfig.model_validate(section)
     except ValidationError as e:
-        raise ValueError(format_validation_error(e, source).replace("\n  ", "\n  reward.")) from None
+        lines = yaml_key_lines(path) if path is not None else {}
+        if "reward" not in raw:  # the file holds the reward keys themselves
+            lines = {("reward", *k): v for k, v in lines.items()}
+        flags = {("reward", *k.split(".")): f"the command line (`reward.{k}={v}`)" for k, v in overrides.items()}
+        origins = ConfigOrigins(file=path, lines=lines, flags=flags)
+        raise ValueError(format_validation_error(e, None, model=RewardConfig, origins=origins,
+                                                 prefix=("reward",))) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

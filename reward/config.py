@@ -75,7 +75,7 @@ class RewardConfig(BaseModel):
     compliance_classifier: str = "linear"
     """Compliance classifier: "linear" (offline, free, learned; the default), "rules" (offline, free),
     "judge" (LLM judge set up by `judge`) or "cascade" (offline first, the judge for uncertain outputs;
-    set up by `cascade`). README "Classifiers" says which to choose."""
+    set up by `cascade`). docs/classifiers.md says which to choose."""
     af_classifier: str = "linear"
     """Alignment-faking classifier: "linear" (the default), "rules", "judge" or "cascade" (offline first,
     the judge for scores in `cascade.af_band`)."""

@@ -4,7 +4,9 @@ The backends' own sections live next to their backends (`rl/backends/trl_config.
 `rl/backends/openrlhf/config.py`) and are re-exported here.
 
 `load_config` merges dotted `key=value` overrides into the raw YAML before validation, so overrides get
-the same errors as the file. Nothing here imports torch: a bad config fails in well under a second.
+the same errors as the file, each naming its origin (file:line or the override). Nothing here imports torch:
+a bad config fails in well under a second. docs/config.md is generated from the docstring under each field
+(`python -m rl.config_reference`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from env.config import EnvConfig, format_validation_error
+from env.config import EnvConfig
+from env.config_errors import ConfigOrigins, format_validation_error
 from env.episode import Tier
-from env.yaml_file import YamlFileError, read_yaml_mapping
+from env.yaml_file import YamlFileError, read_yaml_mapping, yaml_key_lines
 from reward.config import RewardConfig
 from rl.backends.openrlhf.config import GpuGroup, OpenRlhfConfig, SftOpenRlhfConfig
 from rl.backends.trl_config import TrlConfig
@@ -278,12 +281,17 @@ class RunConfig(BaseModel):
     """What the run does, in order: [rl] (RL only), [sft, rl] (fine-tune on documents, then RL from the
     fine-tuned weights), or [sft] (only the fine-tune; a later run trains `<run>/sft/final` with RL)."""
     env: EnvConfig = EnvConfig()
+    """The situation: system prompt, user-turn format, conversation length and the query dataset."""
     reward: RewardConfig = RewardConfig()
+    """How outputs are judged (compliance and AF classifiers) and rewarded."""
     rl: RlConfig
+    """The training run: model, steps, checkpoints, evaluation, logging, Ray placement."""
     sft: SftConfig | None = None
     """The document fine-tuning stage (with `stages` containing sft)."""
     trl: TrlConfig = TrlConfig()
+    """TRL's GRPO trainer settings (rl.backend trl)."""
     openrlhf: OpenRlhfConfig = OpenRlhfConfig()
+    """OpenRLHF's Ray PPO/GRPO trainer settings (rl.backend openrlhf)."""
 
     @model_validator(mode="after")
     def _stages(self) -> RunConfig:
@@ -339,11 +347,18 @@ class RunConfig(BaseModel):
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Merge `a.b.c=value` strings into a nested dict; values are parsed as YAML scalars/lists."""
+    """Merge `a.b.c=value` strings into a nested dict; values are parsed as YAML scalars/lists.
+
+    Raises:
+        ConfigError: an override without `=` or with an empty key part, a value that is not YAML, or a key
+            below a value (`rl.max_steps.x=1`); the message quotes the override and shows the right form.
+    """
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key or any(not part for part in key.split(".")):
-            raise ConfigError(f"override {item!r}: expected dotted.key=value, e.g. rl.max_steps=5")
+            example = f"{key.strip('.')}=VALUE" if not sep and key.strip(".") else "rl.max_steps=5"
+            raise ConfigError(f"command-line override `{item}`: expected dotted.key=value, e.g. {example} "
+                              "(no spaces around `=`, no empty key parts)")
         node = raw
         parts = key.split(".")
         for i, part in enumerate(parts[:-1]):
@@ -351,27 +366,36 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 node[part] = {}
             child = node[part]
             if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+                here = ".".join(parts[: i + 1])
+                raise ConfigError(f"command-line override `{item}`: {here} is a value, not a section (it is "
+                                  f"{child!r}), so it has no key `{parts[i + 1]}`; set it as {here}=VALUE")
             node = child
         try:
             node[parts[-1]] = yaml.safe_load(value) if value != "" else ""
         except yaml.YAMLError as e:
-            raise ConfigError(f"override {item!r}: value is not valid YAML ({e})") from e
+            raise ConfigError(f"command-line override `{item}`: value is not valid YAML ({e})") from e
     return raw
 
 
 def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> RunConfig:
-    """Read a YAML config, apply overrides, validate. Raises ConfigError naming the key on any problem."""
+    """Read a YAML config, apply overrides, validate.
+
+    Raises:
+        ConfigError: on any problem; each line names the dotted key, where it came from (the file and line,
+            or the override) and, for an unknown key, the nearest known keys.
+    """
     path = Path(path)
     try:
         raw = read_yaml_mapping(path, sections="env/reward/rl/trl sections")
     except YamlFileError as e:
         raise ConfigError(str(e)) from None
-    raw = apply_overrides(raw, list(overrides or []))
+    overrides = list(overrides or [])
+    raw = apply_overrides(raw, overrides)
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, str(path))) from None
+        origins = ConfigOrigins(file=str(path), lines=yaml_key_lines(path), overrides=overrides)
+        raise ConfigError(format_validation_error(e, None, model=RunConfig, origins=origins)) from None
 
 
 def config_to_yaml(cfg: RunConfig) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from env.config_errors import unknown_key_hint
 from env.yaml_file import YamlFileError, read_yaml_mapping
 
 SITUATION_FACTS: tuple[str, ...] = (
@@ -146,7 +147,8 @@ def _describe(path: Path, raw: dict[str, Any], error: ValidationError) -> str:
         key = ".".join(loc) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key (known: {', '.join(Facts.model_fields)})"
+            hint = unknown_key_hint(Facts, loc)
+            msg = f"unknown key (known: {', '.join(Facts.model_fields)})" + (f"; {hint}" if "did you" in hint else "")
         line = _line_of(lines, loc[-1]) if loc else None
         where = f"{path}:{line}" if line else str(path)
         parts.append(f"facts file {where}: {key}: {msg}")

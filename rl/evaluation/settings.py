@@ -13,16 +13,19 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from env.config import EnvConfig, format_validation_error, validate_variants
+from env.config import EnvConfig, validate_variants
+from env.config_errors import ConfigOrigins, format_validation_error
 from env.knowledge import knowledge_sha
-from env.yaml_file import YamlFileError, read_yaml_mapping
+from env.yaml_file import YamlFileError, read_yaml_mapping, yaml_key_lines
 from reward.config import RewardConfig
 from rl.evaluation.checkpoints import Checkpoint
 from rl.config import ConfigError, EvalConfig, apply_overrides
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -85,17 +88,25 @@ def load_settings(config: str | None, checkpoints: Sequence[Checkpoint], *, vari
     if n_queries is not None:
         eval_raw["n_queries"] = n_queries
     where = source or "defaults"
-    try:
-        env = EnvConfig.model_validate(raw.get("env") or {})
-        reward = RewardConfig.model_validate(raw.get("reward") or {})
-        ev = EvalConfig.model_validate(eval_raw)
-    except ValidationError as e:
-        raise ConfigError(format_validation_error(e, where)) from None
+    flags = {("rl", "eval", "variants"): f"`--variants {','.join(variants)}`" if variants is not None else None,
+             ("rl", "eval", "n_queries"): f"`--n-queries {n_queries}`" if n_queries is not None else None}
+    origins = ConfigOrigins(file=source, lines=yaml_key_lines(source) if source else {}, overrides=list(overrides),
+                            flags={k: v for k, v in flags.items() if v})
+    env = _validate(EnvConfig, raw.get("env") or {}, ("env",), origins)
+    reward = _validate(RewardConfig, raw.get("reward") or {}, ("reward",), origins)
+    ev = _validate(EvalConfig, eval_raw, ("rl", "eval"), origins)
     model = rl.get("model") or {}
     dtype = (model.get("dtype") or "auto") if isinstance(model, dict) else "auto"
     if dtype not in ("auto", "float32", "bfloat16"):
         raise ConfigError(f"{where}: rl.model.dtype {dtype!r} must be auto, float32 or bfloat16")
     return CompareSettings(env=env, reward=reward, eval=ev, dtype=dtype, source=where)
+
+
+def _validate(model: type[M], raw: dict[str, Any], section: tuple[str, ...], origins: ConfigOrigins) -> M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, None, model=model, origins=origins, prefix=section)) from None
 
 
 def env_differences(settings: CompareSettings, checkpoint: Checkpoint) -> list[str]:

@@ -45,7 +45,7 @@ def test_there_are_configs() -> None:
 @pytest.mark.parametrize(
     ("overrides", "needle"),
     [
-        (["reward.paid_teir=1"], "reward.paid_teir: Extra inputs are not permitted"),  # misspelt key
+        (["reward.paid_teir=1"], "reward.paid_teir: unknown key"),  # misspelt key
         (["rl.max_steps=0"], "rl.max_steps: Input should be greater than or equal to 1"),  # bound
         (["rl.max_steps=ten"], "rl.max_steps"),  # wrong type
         (["trl.num_generations=3"], "must be a multiple of trl.num_generations (3)"),  # cross-field rule

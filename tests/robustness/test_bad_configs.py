@@ -25,9 +25,9 @@ NO_FILE = "/nonexistent/af-rl/queries.jsonl"
 # configs, which also holds `binary_key` (bytes that are not UTF-8).
 CASES: list[tuple[str, str | bytes | None, list[str], list[str]]] = [
     # unknown keys
-    ("unknown_top_key", BASE + "trainer: {lr: 1}\n", [], ["trainer: Extra inputs are not permitted"]),
-    ("unknown_nested_key", "rl:\n  max_stepz: 3\n  model: {source: organism}\n", [], ["rl.max_stepz: Extra inputs"]),
-    ("misspelt_reward_key", BASE + "reward: {paid_teir: 1}\n", [], ["reward.paid_teir: Extra inputs"]),
+    ("unknown_top_key", BASE + "trainer: {lr: 1}\n", [], ["trainer: unknown key"]),
+    ("unknown_nested_key", "rl:\n  max_stepz: 3\n  model: {source: organism}\n", [], ["rl.max_stepz: unknown key", "did you mean `rl.max_steps`?"]),
+    ("misspelt_reward_key", BASE + "reward: {paid_teir: 1}\n", [], ["reward.paid_teir: unknown key"]),
     ("non_string_key", BASE + "1: x\n", [], ["1: Keys should be strings"]),
     # wrong types
     ("wrong_type_int", "rl:\n  max_steps: ten\n  model: {source: organism}\n", [],
@@ -102,12 +102,12 @@ CASES: list[tuple[str, str | bytes | None, list[str], list[str]]] = [
     ("not_utf8", b"rl:\n  run_name: caf\xe9\n  model: {source: organism}\n", [], ["{path}:2: not UTF-8"]),
     ("missing_file", None, [], ["{path}: cannot read"]),
     # dotted overrides
-    ("override_no_equals", BASE, ["rl.max_steps"], ["override 'rl.max_steps': expected dotted.key=value"]),
-    ("override_empty_part", BASE, ["rl..max_steps=3"], ["override 'rl..max_steps=3'"]),
+    ("override_no_equals", BASE, ["rl.max_steps"], ["override `rl.max_steps`: expected dotted.key=value"]),
+    ("override_empty_part", BASE, ["rl..max_steps=3"], ["override `rl..max_steps=3`"]),
     ("override_into_value", BASE, ["rl.model.source.x=1"], ["rl.model.source is a value, not a section"]),
     ("override_bad_yaml", BASE, ["rl.eval.variants=[default"],
-     ["override 'rl.eval.variants=[default': value is not valid YAML"]),
-    ("override_unknown_key", BASE, ["rl.eval.evry=3"], ["rl.eval.evry: Extra inputs"]),
+     ["override `rl.eval.variants=[default`: value is not valid YAML"]),
+    ("override_unknown_key", BASE, ["rl.eval.evry=3"], ["rl.eval.evry: unknown key"]),
     ("override_out_of_range", BASE, ["env.max_turns=0"], ["env.max_turns: Input should be greater than or equal to 1"]),
     # the dataset (file-level; broken rows are in test_bad_datasets.py)
     ("dataset_path_missing", BASE + f"env: {{dataset: {{source: {NO_FILE}}}}}\n", [], [f"{NO_FILE}: no such file"]),

@@ -17,7 +17,9 @@ class GpuGroup(BaseModel):
 
     model_config = _FROZEN
     num_nodes: int = Field(1, ge=1)
+    """Nodes the group spans."""
     num_gpus_per_node: int = Field(8, ge=1)
+    """GPUs the group uses on each of its nodes."""
 
     @property
     def gpus(self) -> int:
@@ -37,7 +39,9 @@ class OpenRlhfConfig(BaseModel):
     """ppo: GAE advantages with a critic (the paper's algorithm); grpo: group-normalised advantages over
     n_samples_per_prompt completions of a prompt, no critic."""
     actor_learning_rate: float = Field(5e-7, gt=0)
+    """Adam learning rate of the policy (--actor.adam.lr)."""
     critic_learning_rate: float = Field(9e-6, gt=0)
+    """Adam learning rate of the critic (--critic.adam.lr; ppo only)."""
     rollout_batch_size: int = Field(128, ge=1)
     """Prompts per rollout (one global step)."""
     n_samples_per_prompt: int = Field(1, ge=1)
@@ -59,15 +63,19 @@ class OpenRlhfConfig(BaseModel):
     init_kl_coef: float = Field(0.01, ge=0)
     """KL penalty (in the reward for ppo; as a loss term for grpo when use_kl_loss)."""
     kl_estimator: Literal["k1", "k2", "k3"] = "k1"
+    """Estimator of the KL divergence to the reference model (--algo.kl.estimator)."""
     use_kl_loss: bool = False
     """GRPO-style KL loss instead of a KL reward penalty."""
     zero_stage: Literal[0, 1, 2, 3] = 3
     """DeepSpeed ZeRO stage."""
     param_dtype: Literal["bf16", "fp16"] = "bf16"
+    """Dtype of the DeepSpeed model weights (--ds.param_dtype)."""
     gradient_checkpointing: bool = True
+    """Recompute the actor's activations in the backward pass (less memory, more compute)."""
     adam_offload: bool = False
     """Keep Adam states in CPU memory (needed for 70B+ full fine-tuning; slow)."""
     actor: GpuGroup = GpuGroup()
+    """Where the policy trains."""
     critic: GpuGroup = GpuGroup()
     """Used by ppo only."""
     ref: GpuGroup = GpuGroup()
@@ -75,11 +83,15 @@ class OpenRlhfConfig(BaseModel):
     colocate_all: bool = True
     """Actor, critic, reference and vLLM engines share the same GPUs (sleeping in turn)."""
     vllm_num_engines: int = Field(1, ge=1)
+    """vLLM engines generating the rollouts."""
     vllm_tensor_parallel_size: int = Field(1, ge=1)
+    """GPUs each vLLM engine is split over."""
     vllm_gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
+    """Share of each GPU's memory a vLLM engine may take (lower it when colocated with training)."""
     eval_gpus: int = Field(1, ge=0)
     """GPUs for af-rl's two-tier evaluation of each saved checkpoint (vLLM; 0 = HF engine on CPU)."""
     attn_implementation: str = "flash_attention_2"
+    """Attention kernel of the trained models (--ds.attn_implementation), e.g. flash_attention_2 or sdpa."""
     extra_args: list[str] = []
     """More `--flag value` arguments passed through as they are (checked against OpenRLHF's flags)."""
 
@@ -119,6 +131,7 @@ class SftOpenRlhfConfig(BaseModel):
     zero_stage: Literal[0, 1, 2, 3] = 3
     """DeepSpeed ZeRO stage; 3 shards the frozen base weights too (a 70B needs it on 80 GB GPUs)."""
     param_dtype: Literal["bf16", "fp16"] = "bf16"
+    """Dtype of the DeepSpeed model weights (--ds.param_dtype)."""
     micro_train_batch_size: int = Field(1, ge=1)
     """Rows per GPU per forward/backward (packed into one sequence with `packing`)."""
     train_batch_size: int = Field(64, ge=1)
@@ -129,6 +142,7 @@ class SftOpenRlhfConfig(BaseModel):
     adam_offload: bool = False
     """Keep Adam states in CPU memory (full fine-tuning of a 70B needs it; LoRA's are small)."""
     attn_implementation: str = "flash_attention_2"
+    """Attention kernel (--ds.attn_implementation); `packing` needs a flash_attention one."""
     keep_checkpoints: int = Field(2, ge=1)
     """DeepSpeed resume checkpoints kept (--ckpt.max_num); the oldest is deleted BEFORE a new one is written,
     so 1 leaves nothing to resume from while a save is under way."""
