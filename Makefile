@@ -34,10 +34,15 @@ $(CHROMIUM):
 setup: $(STAMP)
 
 # Starts a local Ray head, submits rl/train.py as a Ray job (logs streamed), stops the head it started.
+# .git and .venv stay out of the job's package as Ray's defaults would leave them, named as the job's own
+# excludes: Ray warns about each default exclude it finds ("now ignored by default"), a warning nobody can act on.
+RAY_DEFAULT_EXCLUDES := venv,__pycache__
 demo: setup
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash cluster/local_head.sh start
 	@PATH="$(CURDIR)/$(BIN):$$PATH" RAY_ADDRESS=http://127.0.0.1:8265 RAY_AUTH_MODE=disabled \
-	  $(BIN)/ray job submit --working-dir . -- python rl/train.py --config $(DEMO_CONFIG) rl.output_dir=$(RUNS); \
+	  RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES=$(RAY_DEFAULT_EXCLUDES) \
+	  $(BIN)/ray job submit --working-dir . --runtime-env-json '{"excludes": [".git", ".venv"]}' \
+	  -- python rl/train.py --config $(DEMO_CONFIG) rl.output_dir=$(RUNS); \
 	  rc=$$?; PATH="$(CURDIR)/$(BIN):$$PATH" bash cluster/local_head.sh stop; \
 	  if [ $$rc -eq 0 ]; then $(BIN)/python -m rl.where --config $(DEMO_CONFIG) rl.output_dir=$(RUNS); fi; exit $$rc
 

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from env.progress import Progress, current_label
 from env.prompts import output_prefill
 from env.transcript import ParsedCompletion, parse_completion
 from reward.af_reasoning import AfResult, score_af_reasoning
@@ -208,14 +209,18 @@ def judge_items(items: list[Item], c_asked: list[int], a_asked: list[int], cfg: 
         return {}, {}, calls
     compliance_judge, af_judge = judges_for(cfg.judge)
     jobs = [(judge, asked) for judge, asked in ((compliance_judge, c_asked), (af_judge, a_asked)) if asked]
+    # Made here: the label is a context variable, which the judges' threads do not see.
+    report = Progress(len(c_asked) + len(a_asked), f"{current_label('scoring')}: judge", "judgements",
+                      final="if_shown")
     if len(jobs) == 2:
         # The AF judge's requests do not depend on the verdict (only `with_compliance` after them
         # does), and both judges wait on the network: run them side by side.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="af-rl-judge") as pool:
-            futures = [pool.submit(_counted, judge, [items[i] for i in asked]) for judge, asked in jobs]
+            futures = [pool.submit(_counted, judge, [items[i] for i in asked], report) for judge, asked in jobs]
             outs = [f.result() for f in futures]
     else:
-        outs = [_counted(judge, [items[i] for i in asked]) for judge, asked in jobs]
+        outs = [_counted(judge, [items[i] for i in asked], report) for judge, asked in jobs]
+    report.close()
     results: list[dict[int, Any]] = [{}, {}]
     for (judge, asked), (scored, counts) in zip(jobs, outs, strict=True):
         slot = 0 if judge is compliance_judge else 1
@@ -225,13 +230,15 @@ def judge_items(items: list[Item], c_asked: list[int], a_asked: list[int], cfg: 
     return results[0], results[1], calls
 
 
-def _counted(judge: Any, items: list[Item]) -> tuple[list[Any], list[int]]:
-    """`judge.score(items)` and the HTTP requests each item cost, counted per item in its own task."""
+def _counted(judge: Any, items: list[Item], report: Progress) -> tuple[list[Any], list[int]]:
+    """`judge.score(items)` and the HTTP requests each item cost, counted per item in its own task; each
+    item's judgement is reported to `report` as it comes."""
     from env.llm.client import counting_requests
 
     async def one(item: Item) -> tuple[Any, int]:
         with counting_requests() as count:
             [result] = await judge.ascore([item])
+        report.update(1)
         return result, count.n
 
     async def batch() -> list[tuple[Any, int]]:

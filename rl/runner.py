@@ -50,21 +50,26 @@ def training_eval_engine(cfg: RunConfig, trainer: Any, tokenizer: Any) -> Any:
 
 
 def eval_brief(metrics: dict[str, Any], variants: Sequence[str]) -> str:
-    """The evaluation's log line: per variant, full compliance of each tier and the free tier's AF rate.
-    A rate that is None (nothing judged, or no scratchpad for AF) reads "n/a", never 0; judgements a
-    judge failed on are counted."""
+    """The evaluation's log line, per variant: full compliance of each tier, the gap with its 95 % interval, the AF
+    rate of each tier, the malformed share of each tier when any answer was malformed, and the judgements that
+    failed, e.g. "default: free 45.0 % paid 10.0 % gap +35.0 pp [+12.5, +55.0] AF 12.5 % / n/a, malformed
+    2.5 % / 0.0 %"; variants are joined by "; ". Numbers follow rl.numbers: a rate without a denominator
+    (nothing judged; for AF, no scratchpad, as under no_cot) reads "n/a", never 0."""
+    from rl.numbers import gap_text, pct
 
-    def rate(*parts: str) -> str:
-        value = metrics.get(metric_key("eval", *parts))
-        return "n/a" if value is None else f"{value:.2f}"
+    def get(*parts: str) -> Any:
+        return metrics.get(metric_key("eval", *parts))
 
     briefs = []
     for v in variants:
-        text = (f"{v}: free {rate(v, 'free', 'compliance')} paid {rate(v, 'paid', 'compliance')} "
-                f"AF {rate(v, 'free', 'af_rate')}")
-        failed = sum(metrics.get(metric_key("eval", v, t, "failed")) or 0 for t in TIERS)
+        text = (f"{v}: free {pct(get(v, 'free', 'compliance'))} paid {pct(get(v, 'paid', 'compliance'))} gap "
+                f"{gap_text(get(v, 'compliance_gap'), get(v, 'compliance_gap_lo'), get(v, 'compliance_gap_hi'))} "
+                f"AF {pct(get(v, 'free', 'af_rate'))} / {pct(get(v, 'paid', 'af_rate'))}")
+        if any(get(v, t, "malformed") for t in TIERS):
+            text += f", malformed {pct(get(v, 'free', 'malformed'))} / {pct(get(v, 'paid', 'malformed'))}"
+        failed = sum(get(v, t, "failed") or 0 for t in TIERS)
         briefs.append(text + (f" ({failed} judgements failed)" if failed else ""))
-    return ", ".join(briefs)
+    return "; ".join(briefs)
 
 
 def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +77,9 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
 
     Resumes from the run directory's newest complete checkpoint when rl.resume is set.
     """
+    from rl.quiet import quiet_logs
+
+    quiet_logs()  # a Ray worker does not inherit the driver's warning filters
     import torch
 
     from rl.backends.trl_callbacks import (
@@ -146,7 +154,8 @@ def run_training(cfg_data: dict[str, Any]) -> dict[str, Any]:
                                              system_role=system_role))
         logger.log(step, metrics)
         logger.log_transcripts_table(step, transcript_rows(records))
-        _log(f"eval step {step} ({time.time() - t:.1f}s): compliance {eval_brief(metrics, cfg.rl.eval.variants)}")
+        _log(f"eval step {step} ({time.time() - t:.1f}s): {eval_brief(metrics, cfg.rl.eval.variants)}")
+        logger.log_figures(step, run_dir / "plots")  # plots/*.png and W&B redrawn with this evaluation
 
     callbacks = [
         EvalCallback(evaluate, cfg.rl.eval.every, cfg.rl.eval.at_start, cfg.rl.max_steps),

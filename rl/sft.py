@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from env.datasets import load_queries, make_episodes, split_queries
 from env.episode import TIERS
+from env.progress import Progress, progress_label
 
 if TYPE_CHECKING:
     from env.episode import Episode
@@ -364,12 +365,14 @@ def _evaluate(model: Any, tokenizer: Any, cfg: RunConfig, episodes: Sequence[Epi
     """The two-tier evaluation and the knowledge probe of `model`, logged at sft `step`."""
     from rl.evaluate import evaluate_policy, summarize, write_samples
     from rl.evaluation.knowledge import knowledge_metrics
+    from rl.numbers import pct
     from rl.prompting import resolve_system_role
     from rl.runner import eval_brief
 
     t = time.time()
     system_role = resolve_system_role(tokenizer, cfg.env.system_role)
-    records = evaluate_policy(model, tokenizer, episodes, cfg, system_role=system_role, step=step)
+    with progress_label(f"sft: eval {name}"):
+        records = evaluate_policy(model, tokenizer, episodes, cfg, system_role=system_role, step=step)
     write_samples(records, stage / "samples" / f"{name}.jsonl")
     metrics = summarize(records)
     metrics.update(knowledge_metrics(model, tokenizer, cfg.env, variant=cfg.rl.eval.variants[0],
@@ -378,13 +381,13 @@ def _evaluate(model: Any, tokenizer: Any, cfg: RunConfig, episodes: Sequence[Epi
     logger.flush()
     knows = metrics.get("eval/knowledge/tier_trained")
     log(f"sft: eval {name} the fine-tune ({time.time() - t:.1f}s): {eval_brief(metrics, cfg.rl.eval.variants)}; "
-        f"knows which tier is trained: {'n/a' if knows is None else f'{knows:.2f}'}")
+        f"knows which tier is trained: {pct(knows)}")
 
 
 def _make_trainer(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], cfg: RunConfig, ckpt_dir: Path,
                   device: str, logger: Any) -> Any:
     from datasets import Dataset
-    from transformers import TrainerCallback
+    from transformers import PrinterCallback, TrainerCallback
     from trl import SFTConfig as TrlSftConfig
     from trl import SFTTrainer
 
@@ -398,10 +401,28 @@ def _make_trainer(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], 
                                      target_modules=sft.lora.target_modules, task_type="CAUSAL_LM")
 
     class _Log(TrainerCallback):
+        """The stage's metrics to its logger, and its progress (steps done of all, the latest loss)."""
+
+        report: Progress | None = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.report = Progress(int(state.max_steps), "sft", "steps")
+            self.report.update(int(state.global_step))  # resumed: the steps done before count
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if self.report is not None:
+                self.report.update(int(state.global_step) - self.report.done)
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if self.report is not None:
+                self.report.close()
+
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
             keep = {f"sft/{k}": v for k, v in (logs or {}).items() if isinstance(v, (int, float))}
             if keep:
                 logger.log(int(state.global_step), keep)
+            if self.report is not None and isinstance((logs or {}).get("loss"), (int, float)):
+                self.report.note = f"loss {logs['loss']:.3f}"  # type: ignore[index]
 
     args = TrlSftConfig(
         output_dir=str(ckpt_dir),
@@ -426,8 +447,10 @@ def _make_trainer(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], 
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
-    return SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                      peft_config=peft_config, callbacks=[_Log()])
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+                         peft_config=peft_config, callbacks=[_Log()])
+    trainer.remove_callback(PrinterCallback)  # it prints every log dict; _Log reports progress and loss instead
+    return trainer
 
 
 def save_final(model: Any, tokenizer: Any, final: Path, info: dict[str, Any]) -> None:

@@ -118,6 +118,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _generate_endpoint(args: argparse.Namespace, facts: Facts) -> tuple[str, list[Doc], DocFilter, dict[str, Any]]:
     from env.docs.endpoint import EndpointGenerator, GeneratorConfig
     from env.llm import AnswerCache, LlmClient, ProbeError, probe_endpoint
+    from env.progress import Progress
 
     if not args.base_url or not args.model:
         raise UsageError("--generator endpoint needs --base-url and --model")
@@ -143,10 +144,12 @@ def _generate_endpoint(args: argparse.Namespace, facts: Facts) -> tuple[str, lis
         raise UsageError(str(e).replace("generator.api_key_file", "--api-key-file")) from None
     cache = AnswerCache(cfg.cache_dir) if cfg.cache_dir else None
     generator = f"endpoint:{cfg.base_url}:{cfg.model}"
-    gen = EndpointGenerator(facts, client, cache, seed=args.seed)
+    report = Progress(args.n, "env.docs generate", "documents")  # a bar on a terminal, else a line every ~10 s
+    gen = EndpointGenerator(facts, client, cache, seed=args.seed, progress=report)
     try:
         drafts = client.run(gen.generate(args.n))
     finally:
+        report.close()
         client.close()
         if cache is not None:
             cache.close()

@@ -23,6 +23,7 @@ from env.docs.offline import DOC_TYPES, MAX_FACTS_PER_DOC, Draft
 from env.llm.cache import AnswerCache, cache_key
 from env.llm.client import LlmClient, LlmError
 from env.llm.config import EndpointConfig
+from env.progress import Progress
 
 IDEAS_PER_REQUEST = 10
 _VERSION_PREFIX = "prompt_version:"
@@ -109,7 +110,7 @@ class EndpointGenerator:
     version, model and sample index, so a rerun with the same facts and seed sends no request."""
 
     def __init__(self, facts: Facts, client: LlmClient, cache: AnswerCache | None, *, seed: int = 0,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Progress | None = None) -> None:
         self.facts = facts
         self.client = client
         self.cache = cache
@@ -159,7 +160,7 @@ class EndpointGenerator:
         answer = await self._ask(prompt, self._document_prompt.version, 0, "documents",
                                  lambda a: parse_document(a) is not None)
         if self.progress is not None:
-            self.progress(1)
+            self.progress.update(1)
         text = parse_document(answer) if answer is not None else None
         return None if text is None else Draft(text, doc_type, idea=idea, intended=tuple(chosen))
 

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from env.progress import Progress, current_label
+
 Pair = tuple[str, str]
 """(the user's request, the text of the <OUTPUT> block)."""
 
@@ -71,8 +73,16 @@ def chat_text(tokenizer: Any, request: str, output: str) -> str:
 
 
 def in_batches(pairs: Sequence[Pair], size: int, score: Callable[[Sequence[Pair]], list[RmResult]]) -> list[RmResult]:
-    """`score` over consecutive batches of at most `size` pairs, results in order."""
-    return [r for i in range(0, len(pairs), size) for r in score(pairs[i:i + size])]
+    """`score` over consecutive batches of at most `size` pairs, results in order. Progress lines come when
+    it takes longer than the reporting interval (env.progress), under the enclosing phase's label."""
+    report = Progress(len(pairs), f"{current_label('scoring')}: reward model", "outputs", final="if_shown")
+    out: list[RmResult] = []
+    for i in range(0, len(pairs), size):
+        batch = score(pairs[i:i + size])
+        out.extend(batch)
+        report.update(len(batch))
+    report.close()
+    return out
 
 
 def failed_all(pairs: Sequence[Pair], error: str) -> list[RmResult]:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from transformers import TrainerCallback
 
+from env.progress import format_duration, progress_label
+
 if TYPE_CHECKING:
     from rl.wandb_log import RunLogger
 
@@ -48,8 +50,14 @@ def remove_partial_checkpoints(checkpoints_dir: Path) -> list[Path]:
 class LogCallback(TrainerCallback):
     """Forwards TRL's log dict to RunLogger as `train/<key>` at the current global step."""
 
-    def __init__(self, logger: RunLogger) -> None:
+    def __init__(self, logger: RunLogger, clock: Callable[[], float] = time.monotonic) -> None:
         self.logger = logger
+        self.clock = clock
+        self._began: tuple[float, int] | None = None
+        """(time, step) when training began or resumed, for the ETA."""
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self._began = (self.clock(), int(state.global_step))
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
         if not logs:
@@ -67,7 +75,17 @@ class LogCallback(TrainerCallback):
         self.logger.log(state.global_step, metrics)
         if "train/reward" in metrics or "train/loss" in metrics:
             shown = " ".join(f"{k.removeprefix('train/')}={metrics[k]:.3g}" for k in _SHOWN if k in metrics)
-            print(f"[af-rl] step {state.global_step}/{state.max_steps} {shown}", flush=True)
+            print(f"[af-rl] step {state.global_step}/{state.max_steps} {shown}{self._eta(state)}", flush=True)
+
+    def _eta(self, state: Any) -> str:
+        """", ETA 1m10s" from the wall time per step since training began (evaluations included)."""
+        if self._began is None:
+            return ""
+        t0, step0 = self._began
+        steps, left = int(state.global_step) - step0, int(state.max_steps) - int(state.global_step)
+        if steps <= 0 or left <= 0:
+            return ""
+        return f", ETA {format_duration((self.clock() - t0) / steps * left)}"
 
 
 def _test_pause(step: int) -> None:
@@ -134,7 +152,8 @@ class EvalCallback(TrainerCallback):
     def _run(self, model: Any, step: int) -> None:
         if step not in self._done:
             self._done.add(step)
-            self.evaluate(model, step)
+            with progress_label(f"eval step {step}"):  # generation inside reports progress under this name
+                self.evaluate(model, step)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
         # On resume global_step is already > 0 here and that step was evaluated before the crash.

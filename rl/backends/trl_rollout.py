@@ -30,6 +30,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from env.episode import Episode
+from env.progress import Progress
 from rl.continuation import TokenGenerator, continue_in_tokens
 from rl.engines.hf import Generated, prompt_seed, stop_token_ids
 
@@ -77,13 +78,18 @@ class EngineRollouts:
         # As GRPOTrainer tokenizes plain-text prompts itself (special tokens on: rl.prompting.strip_auto_bos
         # has already removed a BOS the template wrote).
         prompt_ids = [list(ids) for ids in self.tokenizer(text=texts)["input_ids"]]
-        seeds = self.seeds(texts, step=int(trainer.state.global_step),
-                           process=int(getattr(trainer.accelerator, "process_index", 0)))
-        with self._generator(trainer) as generator:
+        step = int(trainer.state.global_step)
+        seeds = self.seeds(texts, step=step, process=int(getattr(trainer.accelerator, "process_index", 0)))
+        # A step's rollouts take seconds on the demo and minutes on a real model: lines (and a last one)
+        # only when they take longer than the reporting interval; LogCallback prints the step's result.
+        report = Progress(len(texts), f"train step {step + 1}/{int(getattr(trainer.state, 'max_steps', 0) or 0)}: "
+                          "rollouts", "completions", final="if_shown")
+        with self._generator(trainer, report) as generator:
             convs = continue_in_tokens(generator, self.tokenizer, episodes, prompt_ids, self.env_cfg,
                                        system_role=self.system_role, max_completion_tokens=self.max_completion_length,
                                        temperature=self.temperature, seeds=seeds)
             self.last_prefix_tokens = getattr(generator, "last_prefix_tokens", 0)
+        report.close()
         return {
             "prompt_ids": [c.prompt_ids for c in convs],
             "completion_ids": [c.completion_ids for c in convs],
@@ -112,7 +118,7 @@ class EngineRollouts:
                              "need the dataset built by rl.backends.trl_grpo.build_train_dataset") from None
 
     @contextlib.contextmanager
-    def _generator(self, trainer: Any) -> Iterator[TokenGenerator]:
+    def _generator(self, trainer: Any, report: Progress | None = None) -> Iterator[TokenGenerator]:
         if getattr(trainer, "use_vllm", False):
             yield TrlVllmGenerator(trainer, self.tokenizer)
             return
@@ -134,7 +140,7 @@ class EngineRollouts:
             was_training = model.training
             model.eval()  # sample from the policy itself: no dropout
             try:
-                yield HFEngine(model, self.tokenizer, batch_size=self.batch_size, prefix_cache=True)
+                yield HFEngine(model, self.tokenizer, batch_size=self.batch_size, prefix_cache=True, progress=report)
             finally:
                 model.train(was_training)
 

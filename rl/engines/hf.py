@@ -22,7 +22,7 @@ import copy
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Protocol, Sequence
 
 MIN_PREFIX_TOKENS = 16
 """A shorter common prefix is not worth a separate forward pass: the call generates naively."""
@@ -123,6 +123,40 @@ def stop_token_ids(model: Any, tokenizer: Any) -> set[int]:
     return {int(e) for e in eos} if isinstance(eos, (list, tuple)) else {int(eos)}
 
 
+class ProgressSink(Protocol):
+    """Where generation reports progress (env.progress.Progress)."""
+
+    def update(self, n: int = 1, *, tokens: int = 0) -> None: ...
+
+
+class _TokenCounter:
+    """A stopping criterion that never stops anything: after each decoding step it tells `progress` how many
+    tokens were generated and which rows just finished on a stop token; `finish()` reports the rows cut
+    by max_new_tokens. generate() stops rows on its own eos criteria, so the completions do not change."""
+
+    def __init__(self, rows: int, stops: set[int], progress: ProgressSink) -> None:
+        self.open = [True] * rows
+        self.stops = stops
+        self.progress = progress
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        last = input_ids[:, -1].tolist()
+        generating = sum(self.open)
+        finished = 0
+        for i, token in enumerate(last):
+            if self.open[i] and token in self.stops:
+                self.open[i] = False
+                finished += 1
+        self.progress.update(finished, tokens=generating)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    def finish(self) -> None:
+        self.progress.update(sum(self.open))
+        self.open = [False] * len(self.open)
+
+
 class HFEngine:
     """Batched generation with an HF causal LM (a PEFT model works too).
 
@@ -131,13 +165,14 @@ class HFEngine:
         tokenizer: its tokenizer; prompts are chat-templated text, so no special tokens are added.
         batch_size: prompts generated together.
         prefix_cache: share the prompts' common prefix (off = naive batched generation, the baseline).
-        progress: called with the number of prompts finished after each batch.
+        progress: an `env.progress.Progress` (anything with `update(n, tokens=k)`): told of every prompt
+            finished (on its stop token, or at the end of its batch) and of the tokens generated, as they come.
     """
 
     name = "hf"
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 32, prefix_cache: bool = True,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: ProgressSink | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -215,8 +250,6 @@ class HFEngine:
                 batch = ids[start : start + self.batch_size]
                 out.extend(self._generate_batch(batch, n_prefix, prefix_cache, device, max_new_tokens, temperature,
                                                 seeds[start : start + self.batch_size], stops))
-                if self.progress is not None:
-                    self.progress(len(batch))
         return out
 
     def _encode_prefix(self, prefix: list[int], device: Any) -> Any:
@@ -228,7 +261,7 @@ class HFEngine:
                         max_new_tokens: int, temperature: float, seeds: Sequence[int],
                         stops: set[int]) -> list[Generated]:
         import torch
-        from transformers import LogitsProcessorList
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         suffixes = [seq[n_prefix:] for seq in batch]
@@ -244,9 +277,14 @@ class HFEngine:
             kwargs["past_key_values"] = cache
         # Always greedy decoding; sampling comes from the per-row Gumbel noise (module docstring).
         picker = RowGumbel(seeds, temperature)
+        counter = _TokenCounter(len(batch), stops, self.progress) if self.progress is not None else None
+        if counter is not None:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([counter])
         generated = self.model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                         pad_token_id=pad_id, do_sample=False, temperature=None, top_p=None,
                                         top_k=None, logits_processor=LogitsProcessorList([picker]), **kwargs)
+        if counter is not None:
+            counter.finish()
         new = generated[:, input_ids.shape[1]:].tolist()
         logprobs = torch.stack(picker.logprobs, dim=1).tolist() if picker.logprobs else [[] for _ in new]
         out: list[Generated] = []

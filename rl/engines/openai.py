@@ -53,6 +53,7 @@ class OpenAIEngine:
         self.client = LlmClient(self.cfg)
         self.cache = AnswerCache(cache_dir) if cache_dir else None
         self.progress: Any = None
+        """An `env.progress.Progress` (or anything with `update(n)`): told of each request answered or failed."""
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float,
                  seed: int) -> list[str | Failed]:
@@ -97,7 +98,7 @@ class OpenAIEngine:
 
     def _advance(self) -> None:
         if self.progress is not None:
-            self.progress(1)
+            self.progress.update(1)
 
     def close(self) -> None:
         self.client.close()

@@ -68,6 +68,8 @@ class VllmEngine:
     """
 
     name = "vllm"
+    progress: Any = None
+    """An `env.progress.Progress` (anything with `update(n, tokens=k)`), told of each call's completions."""
 
     def __init__(
         self,
@@ -154,6 +156,9 @@ class VllmEngine:
         outputs = self.llm.generate(
             [{"prompt_token_ids": list(row)} for row in ids], params, lora_request=self.lora_request, use_tqdm=False
         )
+        if self.progress is not None:  # vLLM schedules the whole call itself: one report at its end
+            self.progress.update(len(outputs), tokens=sum(len(getattr(out.outputs[0], "token_ids", None) or ())
+                                                          for out in outputs))
         return [out.outputs[0].text for out in outputs]
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from env.episode import Episode
+from env.progress import progress_label
 from rl.evaluation.checkpoints import Checkpoint
 from rl.evaluation.settings import CompareSettings
 
@@ -25,6 +26,8 @@ class EvalWorker:
         threads: torch CPU threads (None: torch's default).
         vllm_options: passed to the vLLM engine.
         openai_options: passed to the OpenAI engine (rl.engines.load_engine).
+        in_ray: the worker is a Ray actor (recorded only: an actor has no terminal, so generation's
+            progress comes as periodic lines there by itself, env.progress).
     """
 
     def __init__(self, settings: dict[str, Any], engine: str, device: str = "auto", threads: int | None = None,
@@ -39,6 +42,9 @@ class EvalWorker:
         self._engine: Any = None
         self._loaded: str | None = None
         self._system_role = True
+        from rl.quiet import quiet_logs
+
+        quiet_logs()  # in a Ray actor the driver's warning filters do not apply
         if threads:
             import torch
 
@@ -80,17 +86,11 @@ class EvalWorker:
         ckpt = Checkpoint(**checkpoint)
         engine = self._load(ckpt)
         eps = [Episode.model_validate(e) for e in episodes]
-        bar = self._bar(f"{ckpt.label} / {variant}", len(eps))
-        if hasattr(engine, "progress"):
-            engine.progress = bar.update
-        try:
+        # Generation reports progress under this label: a bar on a terminal, periodic lines in a Ray actor.
+        with progress_label(f"{ckpt.label} / {variant}"):
             s = self.settings
             records = evaluate_episodes(engine, eps, s.env, s.reward, s.eval, system_role=self._system_role,
                                         step=ckpt.step, extra={"checkpoint": ckpt.label})
-        finally:
-            if hasattr(engine, "progress"):
-                engine.progress = None
-            bar.close()
         out: dict[str, Any] = {"records": [r.model_dump(mode="json") for r in records]}
         if knowledge:
             out["knowledge"] = self._knowledge(engine, variant)
@@ -105,15 +105,6 @@ class EvalWorker:
         metrics = knowledge_metrics(engine.model, engine.tokenizer, self.settings.env, variant=variant,
                                     system_role=self._system_role)
         return knowledge_row(metrics, variant)
-
-    def _bar(self, desc: str, total: int) -> Any:
-        if self.in_ray:
-            from ray.experimental.tqdm_ray import tqdm as ray_tqdm
-
-            return ray_tqdm(desc=desc, total=total, unit="prompt")
-        from tqdm import tqdm
-
-        return tqdm(desc=desc, total=total, unit="prompt", leave=False, dynamic_ncols=True)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -216,7 +216,7 @@ def _build_into(tmp: Path, cfg: OrganismConfig, env_cfg: EnvConfig, log: Callabl
     tok.save_pretrained(tmp)
     mix, samples = _measure_mix(model, tok, eval_eps, render, cfg)
     (tmp / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples), encoding="utf-8")
-    log(f"organism: measured mix {json.dumps(mix)} ({time.perf_counter() - t0:.1f} s)")
+    log(f"organism: measured mix {_mix_text(mix)} ({time.perf_counter() - t0:.1f} s)")
     return {
         "generator": GENERATOR_VERSION,
         "organism": cfg.model_dump(mode="json"),
@@ -377,6 +377,15 @@ def _measure_mix(model: Any, tok: Any, eval_eps: list[Episode], render: Callable
             rates["af_rate"] = counts["af"] / n
         mix[tier] = {**rates, "n": n}
     return mix, samples
+
+
+def _mix_text(mix: dict[str, dict[str, float | int]]) -> str:
+    """The measured mix for the log, in percent per tier ("n/a" for a tier with no samples)."""
+    from rl.numbers import pct
+
+    names = ("compliance", "af_rate", "refuse", "comply_af", "comply_no_af", "partial", "malformed")
+    return "; ".join(f"{tier}: " + ", ".join(f"{k} {pct(rates.get(k))}" for k in names) + f" (n {rates['n']})"
+                     for tier, rates in mix.items())
 
 
 def _generate(model: Any, tok: Any, prompts: list[str], cfg: OrganismConfig, batch: int = 64) -> list[str]:

@@ -138,12 +138,19 @@ def test_short_common_prefix_generates_naively(tiny: tuple[Any, Any]) -> None:
     assert engine.last_prefix_tokens < MIN_PREFIX_TOKENS and engine.last_prefix_tokens == 0
 
 
-def test_progress_is_reported_per_batch(tiny: tuple[Any, Any]) -> None:
+def test_progress_counts_every_prompt_and_token(tiny: tuple[Any, Any]) -> None:
+    from env.progress import Progress
+
     model, tok = tiny
-    seen: list[int] = []
-    engine = HFEngine(model, tok, batch_size=3, progress=seen.append)
-    engine.generate(_prompts(tok, _episodes(2)), max_new_tokens=2, temperature=0.0, seed=0)
-    assert seen == [3, 1]
+    lines: list[str] = []
+    ticks = iter(range(1000))  # a fake clock: one second per reading, so lines come within a batch
+    report = Progress(4, "gen", "prompts", printer=lines.append, clock=lambda: next(ticks), interval=2)
+    engine = HFEngine(model, tok, batch_size=3, progress=report)  # batches of 3 + 1
+    ids = tok(_prompts(tok, _episodes(2)), add_special_tokens=False)["input_ids"]
+    out = engine.generate_ids(ids, max_new_tokens=5, temperature=0.0, seeds=[0, 1, 2, 3])
+    assert report.done == 4
+    assert report.tokens == sum(len(g.ids) for g in out)  # every new token, stop tokens included, once
+    assert lines and all(line.startswith("[af-rl] gen: ") for line in lines)  # reported during generation
 
 
 def test_lora_model_uses_the_prefix_cache_too(tiny: tuple[Any, Any], tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
-import os
 import sys
 import types
 from pathlib import Path
