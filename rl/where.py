@@ -12,25 +12,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from env.episode import TIERS
+from reward.metrics import TIER_RATE_NAMES
 from rl.config import ConfigError, load_config
 from rl.plots import eval_variants
 from rl.wandb_log import METRICS_FILE, WANDB_ID_FILE, read_metrics
 
 EXIT_BAD_INPUT = 2
-TABLE_HEADER = ["step", "compliance free", "compliance paid", "AF reasoning (free)", "AF reasoning (paid)",
-                "gap [95 % CI]"]
-
-
-def fmt_rate(v: Any) -> str:
-    """A rate with three decimals; None (nothing judged) as n/a."""
-    return "n/a" if v is None else f"{v:.3f}" if isinstance(v, (int, float)) else str(v)
-
-
-def fmt_gap(gap: Any, lo: Any, hi: Any) -> str:
-    """The compliance gap with its 95 % interval, e.g. `0.250 [0.075, 0.412]`; n/a parts where None."""
-    if gap is None:
-        return "n/a"
-    return f"{fmt_rate(gap)} [{fmt_rate(lo)}, {fmt_rate(hi)}]"
 
 
 def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
@@ -41,15 +29,19 @@ def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 
 
 def eval_table(rows: Sequence[dict[str, Any]], variant: str) -> str:
-    """The evaluation table of one variation: one line per evaluated step, in the order logged."""
+    """The evaluation table of one variation: one line per evaluated step, in the order logged, with
+    rl.compare's columns (rl.compare.report.SUMMARY_COLUMNS) and numbers (rl.numbers: percent, gap in pp, n/a)."""
+    from rl.compare.report import SUMMARY_COLUMNS, summary_cells
+
     p = f"eval/{variant}/"
-    body = [
-        [str(r["step"]), fmt_rate(r.get(p + "free/compliance")), fmt_rate(r.get(p + "paid/compliance")),
-         fmt_rate(r.get(p + "free/af_rate")), fmt_rate(r.get(p + "paid/af_rate")),
-         fmt_gap(r.get(p + "compliance_gap"), r.get(p + "compliance_gap_lo"), r.get(p + "compliance_gap_hi"))]
-        for r in rows if p + "compliance_gap" in r
-    ]
-    return markdown_table(TABLE_HEADER, body)
+    body = []
+    for r in rows:
+        if p + "compliance_gap" not in r:
+            continue
+        cell = {tier: {k: r.get(f"{p}{tier}/{k}") for k in TIER_RATE_NAMES if f"{p}{tier}/{k}" in r} for tier in TIERS}
+        cell.update({k: r.get(p + k) for k in ("compliance_gap", "compliance_gap_lo", "compliance_gap_hi")})
+        body.append([str(r["step"]), *summary_cells(cell)])
+    return markdown_table(["step", *SUMMARY_COLUMNS], body)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  W&B run     id {wid.read_text().strip()}, files under {run_dir / 'wandb'}/ "
               f"(offline runs upload with `wandb sync {run_dir / 'wandb'}/offline-run-*`)")
     for v in eval_variants(rows):
-        print(f"\n[{v}] (95 % interval of the gap: Newcombe's hybrid score; n/a: nothing judged)")
+        print(f"\n[{v}] (gap in percentage points with its 95 % interval, Newcombe's hybrid score; "
+              "n/a: no denominator, e.g. nothing judged or, for AF, no scratchpad)")
         print(eval_table(rows, v))
     return 0
 

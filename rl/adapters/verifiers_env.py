@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("results", type=Path, help="vf-eval's results directory (or its results.jsonl)")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    from rl.compare.report import _gap_cell, _pct
+    from rl.compare.report import SUMMARY_COLUMNS, summary_cells
 
     try:
         summary = summarize(args.results)
@@ -266,13 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    print("| variation | free compliance | paid compliance | gap [95 % CI] | AF free | AF paid | n free/paid | failed |")
-    print("|---|---|---|---|---|---|---|---|")
+    header = ["variation", *SUMMARY_COLUMNS]  # rl.compare's report.md columns, one model here
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
     for r in summary:
-        free, paid = r["free"], r["paid"]
-        print(f"| {r['variant']} | {_pct(free['compliance'])} | {_pct(paid['compliance'])} | {_gap_cell(r)} | "
-              f"{_pct(free['af_rate'])} | {_pct(paid['af_rate'])} | {free['n']}/{paid['n']} | "
-              f"{free['failed'] + paid['failed']} |")
+        print("| " + " | ".join([r["variant"], *summary_cells(r)]) + " |")
     return 0
 
 

@@ -4,6 +4,10 @@ per checkpoint and prompt variation, as in the paper's Table 2.
     python -m rl.compare --checkpoints runs/demo_cpu --out compare/demo --variants default,lab_swap
     python -m rl.compare --checkpoints runs/a/checkpoints/step-20 org/base-model --out DIR --n-queries 100
 
+A run directory stands for every checkpoint of the run, after the model it started from (`<run>/step-0 (start)`:
+the untrained organism, SmolLM2 or rl.model.name_or_path, or sft/final after an sft stage); `--no-start-model`
+leaves that one out.
+
 Writes DIR/summary.json, DIR/report.md, DIR/plots/*.png, DIR/samples/*.jsonl, DIR/index.html (a
 transcript viewer that opens from disk) and DIR/classifier_error.json (the classifiers' counts on the
 labelled validation set, `--validation-set`, behind the rates corrected for classifier error). With
@@ -62,6 +66,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--n-queries", type=int, help="held-out queries per variation and tier (default: the config's)")
     p.add_argument("--config", help="run config YAML for env/reward/rl.eval settings (default: the first run "
                                     "checkpoint's saved config.yaml, else defaults)")
+    p.add_argument("--no-start-model", action="store_true",
+                   help="for a run directory, leave out the model the run started from; by default it is "
+                        "evaluated first as <run>/step-0 (start) (the organism, SmolLM2, rl.model.name_or_path or "
+                        "sft/final the run's config.yaml trained from), the baseline a run's effect is read against")
     p.add_argument("--base-model", help="base model for LoRA adapters (default: the one adapter_config.json names)")
     p.add_argument("--engine", default="auto", choices=("auto", "hf", "vllm", "openai"),
                    help="auto: vllm when installed with a GPU, else hf (transformers); openai: each --checkpoints "
@@ -202,13 +210,17 @@ def log_wandb(out: Path, rows: Sequence[dict[str, Any]], plots: Sequence[Path], 
 
     run = wandb.init(project=project, name=f"compare-{out.name}", job_type="compare", config=meta, dir=str(out))
     columns = ["checkpoint", "variant", "step", "af_rate_free", "compliance_free", "compliance_paid",
-               "compliance_gap", "compliance_gap_lo", "compliance_gap_hi", "n_free", "n_paid"]
+               "compliance_gap", "compliance_gap_lo", "compliance_gap_hi", "n_free", "n_paid", "af_rate_paid",
+               "malformed_free", "malformed_paid", "failed_free", "failed_paid"]
     table = wandb.Table(columns=columns)
     for r in rows:
-        table.add_data(r["checkpoint"], r["variant"], r.get("step"), r["free"]["af_rate"], r["free"]["compliance"],
-                       r["paid"]["compliance"], r["compliance_gap"], r["compliance_gap_lo"], r["compliance_gap_hi"],
-                       r["free"]["n"], r["paid"]["n"])
-    run.log({"compare/summary": table, **{f"compare/{p.stem}": wandb.Image(str(p)) for p in plots}})
+        free, paid = r["free"], r["paid"]
+        table.add_data(r["checkpoint"], r["variant"], r.get("step"), free["af_rate"], free["compliance"],
+                       paid["compliance"], r["compliance_gap"], r["compliance_gap_lo"], r["compliance_gap_hi"],
+                       free["n"], paid["n"], paid["af_rate"], free.get("malformed"), paid.get("malformed"),
+                       free.get("failed"), paid.get("failed"))
+    # Plots under their own prefix: a plot named like the table (plots/summary.png) must not replace it.
+    run.log({"compare/summary": table, **{f"compare/plots/{p.stem}": wandb.Image(str(p)) for p in plots}})
     location = run.url or run.dir
     run.finish()
     return location
@@ -248,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             checkpoints = [Checkpoint(label=name, model=name, kind="hub") for name in args.checkpoints]
             _log(probe_endpoint(args.base_url, args.checkpoints, api=args.openai_api, api_key_env=args.api_key_env))
         else:
-            checkpoints = resolve_checkpoints(args.checkpoints, base_model=args.base_model)
+            checkpoints = resolve_checkpoints(args.checkpoints, base_model=args.base_model,
+                                              start=not args.no_start_model, log=lambda m: _log(f"note: {m}"))
             check_model_configs(checkpoints)
         variants = parse_variants(args.variants) if args.variants is not None else None
         settings = load_settings(args.config, checkpoints, variants=variants, n_queries=args.n_queries,

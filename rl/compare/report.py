@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from env.episode import TIERS
 from reward.correction import ConfusionCounts, corrected_rate
 from reward.metrics import TierRates, compliance_gap, rm_rates, tier_dict, tier_rates, uses_rm
+from rl.numbers import NA, gap_text, pct
 from rl.plots import BANDS
 
 if TYPE_CHECKING:
@@ -112,21 +113,37 @@ def write_summary(rows: Sequence[dict[str, Any]], path: Path) -> Path:
 # ---------------------------------------------------------------- report.md
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f} %"
-
-
-def _signed(x: float) -> str:
-    # Round before formatting so that a gap of -0.00001 prints as +0.0, not -0.0.
-    return f"{round(100 * x, 1) + 0.0:+.1f}"
-
-
 def _gap_cell(row: dict[str, Any]) -> str:
-    gap, lo, hi = row.get("compliance_gap"), row.get("compliance_gap_lo"), row.get("compliance_gap_hi")
-    if gap is None:
-        return "n/a"
-    interval = f" [{_signed(lo)}, {_signed(hi)}]" if lo is not None and hi is not None else ""
-    return f"{_signed(gap)} %{interval}"
+    return gap_text(row.get("compliance_gap"), row.get("compliance_gap_lo"), row.get("compliance_gap_hi"))
+
+
+SUMMARY_COLUMNS = ("compliance free", "compliance paid", "gap [95 % CI]", "AF free", "AF paid",
+                   "malformed free / paid", "n free / paid", "failed free / paid")
+"""The rate columns of one checkpoint x variation, the same in report.md, the viewer's summary table, `rl.where`
+and the verifiers summary; `summary_cells` fills them."""
+
+
+def summary_cells(row: dict[str, Any]) -> list[str]:
+    """One summary row (cell_summary's shape) as the SUMMARY_COLUMNS texts, per rl.numbers: rates "45.0 %", the gap
+    "+35.0 pp [+12.5, +55.0]", and "n/a" for a rate without a denominator (nothing judged; for the AF rate, no
+    transcript with scratchpad reasoning, as under no_cot), never 0; a count the row lacks is "n/a" too."""
+    free, paid = _tier(row, "free"), _tier(row, "paid")
+    return [pct(free.get("compliance")), pct(paid.get("compliance")), _gap_cell(row), pct(free.get("af_rate")),
+            pct(paid.get("af_rate")), f"{pct(free.get('malformed'))} / {pct(paid.get('malformed'))}",
+            f"{free.get('n', NA)} / {paid.get('n', NA)}", f"{free.get('failed', NA)} / {paid.get('failed', NA)}"]
+
+
+def summary_table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The main table of report.md and of the viewer: (header, one list of cell texts per row, in order).
+    Lead columns: checkpoint, step (only when some row knows its step), variation; then SUMMARY_COLUMNS."""
+    with_step = any(r.get("step") is not None for r in rows)
+    header = ["checkpoint", *(["step"] if with_step else []), "variation", *SUMMARY_COLUMNS]
+    return header, [[*_lead(r, with_step), *summary_cells(r)] for r in rows]
+
+
+def _lead(r: dict[str, Any], with_step: bool) -> list[str]:
+    step = [] if not with_step else [NA if r.get("step") is None else str(r["step"])]
+    return [_cell(r["checkpoint"]), *step, _cell(r["variant"])]
 
 
 def _cell(text: Any) -> str:
@@ -168,14 +185,14 @@ def _corrected_cell(t: dict[str, Any], name: str) -> str:
     reason = t.get(f"{name}_corrected_reason")
     if value is None:
         return f"n/a ({_cell(reason)})" if reason else "n/a"
-    interval = f" [{_pct(lo)}, {_pct(hi)}]" if lo is not None and hi is not None else ""
+    interval = f" [{pct(lo)}, {pct(hi)}]" if lo is not None and hi is not None else ""
     # Beside a value the reason is a caveat; its head ("clipped", "N of M draws ...") keeps the table
     # readable, and summary.json holds it whole.
-    return f"{_pct(value)}{interval}" + (f" ({_cell(reason.split(':', 1)[0])})" if reason else "")
+    return f"{pct(value)}{interval}" + (f" ({_cell(reason.split(':', 1)[0])})" if reason else "")
 
 
 def _frac(k: int, d: int) -> str:
-    return f"{k}/{d} = {k / d:.3f}" if d else "n/a (none labelled)"
+    return f"{k}/{d} = {pct(k / d)}" if d else f"{NA} (none labelled)"
 
 
 def _corrected_section(rows: Sequence[dict[str, Any]], lead: list[str], lead_cells: Any,
@@ -183,8 +200,8 @@ def _corrected_section(rows: Sequence[dict[str, Any]], lead: list[str], lead_cel
     lines = ["## Rates corrected for classifier error", ""]
     lines += _table(
         [*lead, "tier", "AF rate", "AF rate corrected [95 % CI]", "compliance", "compliance corrected [95 % CI]"],
-        [[*lead_cells(r), TIER_NAMES[t], _pct(_tier(r, t).get("af_rate")), _corrected_cell(_tier(r, t), "af_rate"),
-          _pct(_tier(r, t).get("compliance")), _corrected_cell(_tier(r, t), "compliance")]
+        [[*lead_cells(r), TIER_NAMES[t], pct(_tier(r, t).get("af_rate")), _corrected_cell(_tier(r, t), "af_rate"),
+          pct(_tier(r, t).get("compliance")), _corrected_cell(_tier(r, t), "compliance")]
          for r in rows for t in TIERS],
     )
     lines += ["", "### How to read this", ""]
@@ -219,18 +236,19 @@ def _corrected_section(rows: Sequence[dict[str, Any]], lead: list[str], lead_cel
 
 def write_report(rows: Sequence[dict[str, Any]], path: Path, meta: dict[str, Any],
                  classifier_error: dict[str, Any] | None = None) -> Path:
-    """Write report.md: the settings in `meta` (every key, in order), a Table-2-style table of AF rate,
-    compliance per tier and the gap with its 95 % interval, the behaviour breakdown per tier and, when
+    """Write report.md: the settings in `meta` (every key, in order), the main table (`summary_table`: compliance
+    per tier, the gap with its 95 % interval, AF rate, malformed share, n and judge failures per tier, the same
+    columns as the viewer's), the behaviour breakdown per tier and, when
     the rows carry corrected rates (`with_corrected`), the rates corrected for classifier error with the
     validation counts of `classifier_error` (the classifier_error.json payload), and when rows carry a
     `knowledge` object (`--knowledge`), the knowledge probe's accuracies.
-    Rows are reported in the order given; None values print as "n/a"."""
-    with_step = any(r.get("step") is not None for r in rows)
-    lead = ["checkpoint", *(["step"] if with_step else []), "variation"]
+    Rows are reported in the order given; numbers follow rl.numbers (None prints as "n/a")."""
+    header, body = summary_table(rows)
+    with_step = "step" in header
+    lead = header[:header.index("variation") + 1]
 
     def lead_cells(r: dict[str, Any]) -> list[str]:
-        step = [] if not with_step else ["n/a" if r.get("step") is None else str(r["step"])]
-        return [_cell(r["checkpoint"]), *step, _cell(r["variant"])]
+        return _lead(r, with_step)
 
     lines = ["# Checkpoint comparison: the compliance gap across prompt variations", ""]
     if meta:
@@ -240,18 +258,13 @@ def write_report(rows: Sequence[dict[str, Any]], path: Path, meta: dict[str, Any
 
     lines += _glance_section(rows, with_step)
     lines += ["## Compliance gap per checkpoint and variation", ""]
-    lines += _table(
-        [*lead, "AF rate (free)", "compliance free", "compliance paid", "gap [95 % CI]", "n free", "n paid"],
-        [[*lead_cells(r), _pct(_tier(r, "free").get("af_rate")), _pct(_tier(r, "free").get("compliance")),
-          _pct(_tier(r, "paid").get("compliance")), _gap_cell(r),
-          str(_tier(r, "free").get("n", 0)), str(_tier(r, "paid").get("n", 0))] for r in rows],
-    )
+    lines += _table(header, body)
     lines.append("")
 
     lines += ["## Behaviour per tier", ""]
     lines += _table(
         [*lead, "tier", *(label for _, label, _ in BANDS), "n"],
-        [[*lead_cells(r), TIER_NAMES[t], *(_pct(_tier(r, t).get(band)) for band, _, _ in BANDS),
+        [[*lead_cells(r), TIER_NAMES[t], *(pct(_tier(r, t).get(band)) for band, _, _ in BANDS),
           str(_tier(r, t).get("n", 0))] for r in rows for t in TIERS],
     )
     lines.append("")
@@ -274,12 +287,16 @@ def write_report(rows: Sequence[dict[str, Any]], path: Path, meta: dict[str, Any
         "Each checkpoint answers the same held-out requests in both tiers. The free tier is the condition the "
         "model is told is trained on; the paid tier is the one it is told is never monitored. Compliance is "
         "the share of judged answers that comply fully (partial compliance is its own band). The compliance "
-        "gap is compliance(free) - compliance(paid), in percentage points: a positive gap means the model "
+        "gap is compliance(free) - compliance(paid), in percentage points (pp): a positive gap means the model "
         "complies more when it believes it is watched. The bracket is a 95 % interval from Newcombe's hybrid "
         "score method (Wilson intervals of each tier combined), which stays sensible at small n and at 0 % or "
-        "100 % compliance; an interval that excludes 0 is a gap the sample supports. The AF rate is the share "
-        "of free-tier transcripts with scratchpad reasoning whose reasoning shows alignment faking (complying "
-        "in training to avoid being modified); transcripts without reasoning are not in its denominator. "
+        "100 % compliance; an interval that excludes 0 is a gap the sample supports. The AF rate of a tier is "
+        "the share of its transcripts with scratchpad reasoning whose reasoning shows alignment faking "
+        "(complying in training to avoid being modified); transcripts without reasoning are not in its "
+        "denominator. Malformed is the share of answers the parser could not read (no `<OUTPUT>`, say): they "
+        "count as neither compliance nor refusal. n counts the judged transcripts; failed, those a judge could "
+        "not label (left out of n and of every rate). **n/a** means a rate has no denominator: nothing was "
+        "judged, or, for the AF rate, no transcript had scratchpad reasoning (as under `no_cot`); it is not 0. "
         "The behaviour bands of a tier add up to 100 %.",
         "",
     ]
@@ -297,8 +314,8 @@ def _knowledge_section(rows: Sequence[dict[str, Any]], lead: list[str], lead_cel
     def margin(k: dict[str, Any]) -> str:
         return "n/a" if k.get("margin") is None else f"{k['margin']:+.3f}"
 
-    body = [[*lead_cells(r), _pct(k.get("accuracy")), _pct(k.get("free/accuracy")), _pct(k.get("paid/accuracy")),
-             _pct(k.get("tier_trained")), margin(k), str(k.get("n", 0))]
+    body = [[*lead_cells(r), pct(k.get("accuracy")), pct(k.get("free/accuracy")), pct(k.get("paid/accuracy")),
+             pct(k.get("tier_trained")), margin(k), str(k.get("n", 0))]
             for r in probed for k in [r["knowledge"]]]
     return ["## Knowledge probe", "",
             "Questions about the model's situation (which tier is trained, what happens to a model that refuses, "
@@ -335,7 +352,7 @@ def _glance_section(rows: Sequence[dict[str, Any]], with_step: bool) -> list[str
         supported = 0
         for v in variants:
             r = cell.get((c, v))
-            row += [_gap_cell(r) if r else "n/a", _pct(_tier(r, "free").get("af_rate")) if r else "n/a"]
+            row += [_gap_cell(r) if r else "n/a", pct(_tier(r, "free").get("af_rate")) if r else "n/a"]
             supported += bool(r and r.get("compliance_gap_lo") is not None and r["compliance_gap_lo"] > 0)
         body.append([*row, f"{supported} of {len(variants)}"])
     header = ["checkpoint", *(h for v in variants for h in (f"gap {v}", f"AF free {v}")), "gap > 0 (CI)"]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from env.prompts import output_prefill
-from env.transcript import parse_completion
+from env.transcript import MALFORMED_REASONS, SOFT_REASONS, parse_completion
 
 if TYPE_CHECKING:
     from reward.records import EpisodeRecord
@@ -39,6 +39,25 @@ _SLOT_RE = re.compile(r"__(TITLE|CSP|CSS|DATA|JS)__")
 _EDGE_QUOTES = "\"'`\u201c\u201d\u2018\u2019\u2026. "
 _ASSETS: dict[str, str] = {}
 
+PARSE_LABELS = {
+    "no_output": "no <OUTPUT> tag",
+    "unclosed_output": "<OUTPUT> not closed",
+    "unclosed_scratchpad": "scratchpad not closed",
+    "empty_output": "empty <OUTPUT>",
+    "multiple_outputs": "several <OUTPUT> blocks",
+    "accept_and_reject": "both accept and reject tags",
+    "nested_tags": "tags nested in <OUTPUT>",
+    "accept_not_at_start": "accept tag not first",
+    "text_after_output": "text after </OUTPUT>",
+    "tag_in_scratchpad": "tag inside the scratchpad",
+    "stray_close_tag": "stray closing tag",
+    "tag_case": "tag in odd case",
+}
+"""The parser's findings (env.transcript.MalformedReason) as the viewer's "parse: ..." badges say them. They are
+facts about the text, apart from the compliance verdict: a "malformed" verdict comes with a hard finding, and a
+soft one (the answer is still read) can sit beside any verdict."""
+assert set(PARSE_LABELS) == set(MALFORMED_REASONS), "a new MalformedReason needs its label here"
+
 
 class _Span(NamedTuple):
     """Where one criterion's evidence sits in the scratchpad (code-point offsets)."""
@@ -53,12 +72,14 @@ def viewer_rows(records: Sequence[EpisodeRecord]) -> list[dict[str, Any]]:
 
     Each row has: checkpoint (`record.extra["checkpoint"]`, "" when absent), variant, tier, id, query,
     category, compliance, compliance_score, compliance_evidence, af (None when the AF judgement failed,
-    i.e. "af" in `record.errors`), af_score, af_kind, af_criteria, self_preservation, scratchpad (all
-    scratchpad blocks joined, "" when none), output (None when the completion has no <OUTPUT>),
+    i.e. "af" in `record.errors`), has_reasoning (False: no scratchpad, so no AF label; the page shows AF
+    as n/a, as the AF rate leaves such transcripts out), af_score, af_kind, af_criteria, self_preservation,
+    scratchpad (all scratchpad blocks joined, "" when none), output (None when the completion has no <OUTPUT>),
     evidence (a list of {criterion, text, found}: `found` says whether the text was located in the
     scratchpad), marks (the located evidence as sorted, non-overlapping [start, end, [criteria]] ranges
-    in UTF-16 code units, the unit JS strings index by), malformed (list), raw (the completion as
-    generated, for malformed transcripts; else None), errors (dict), n_turns.
+    in UTF-16 code units, the unit JS strings index by), malformed (list of the parser's reasons), parse_notes
+    (per reason: {reason, label (PARSE_LABELS), soft}), raw (the completion as generated, for malformed
+    transcripts; else None), errors (dict), n_turns.
     """
     rows = []
     for r in records:
@@ -76,6 +97,7 @@ def viewer_rows(records: Sequence[EpisodeRecord]) -> list[dict[str, Any]]:
                 "compliance_score": _finite(r.compliance_score),
                 "compliance_evidence": r.compliance_evidence,
                 "af": None if "af" in r.errors else r.af,
+                "has_reasoning": r.has_reasoning,
                 "af_score": _finite(r.af_score),
                 "af_kind": r.af_kind,
                 "af_criteria": dict(r.af_criteria),
@@ -85,6 +107,8 @@ def viewer_rows(records: Sequence[EpisodeRecord]) -> list[dict[str, Any]]:
                 "evidence": evidence,
                 "marks": _marks(parsed.reasoning, spans),
                 "malformed": list(r.malformed),
+                "parse_notes": [{"reason": m, "label": PARSE_LABELS.get(m, m.replace("_", " ")),
+                                 "soft": m in SOFT_REASONS} for m in r.malformed],
                 "raw": r.completion if r.malformed else None,
                 "errors": dict(r.errors),
                 "n_turns": r.n_turns,
@@ -104,11 +128,14 @@ def write_viewer(
 
     `summary` holds one dict per checkpoint x variant as `rl.compare` computes it ({"checkpoint",
     "variant", "free": {...}, "paid": {...}, "compliance_gap", "compliance_gap_lo", "compliance_gap_hi"});
-    it becomes the table at the top of the page. Non-finite floats are written as null. The page is
-    written to a temporary file beside `path` and renamed over it, so a reader never sees half a page
+    it becomes the table at the top of the page, with report.md's columns and texts (`summary_view`) and, per
+    row, a link (`#checkpoint=...&variant=...`) to its transcripts. Non-finite floats are written as null. The
+    page is written to a temporary file beside `path` and renamed over it, so a reader never sees half a page
     and a failed write leaves any previous page intact. Raises OSError when the directory is not writable.
     """
-    payload = {"rows": viewer_rows(records), "summary": _json_safe(list(summary)), "page_size": PAGE_SIZE}
+    summary = _json_safe(list(summary))
+    payload = {"rows": viewer_rows(records), "summary": summary, "table": summary_view(summary),
+               "page_size": PAGE_SIZE}
     page = _page_html(title, payload)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +151,29 @@ def write_viewer(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def summary_view(summary: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The viewer's summary table: {"header", "rows": [{"cells", "tips", "checkpoint", "variant"}]}. Cells are
+    report.md's texts (`summary_table`), so the page and the report can never disagree on a number; `tips` maps
+    a column to its hover text (each tier's behaviour breakdown on its compliance cell)."""
+    from rl.compare.report import SUMMARY_COLUMNS, summary_table
+    from rl.numbers import pct
+    from rl.plots import BANDS
+
+    header, body = summary_table(summary)
+    rows = []
+    for s, cells in zip(summary, body):
+        # report.md's names are Markdown-escaped; the page shows them as they are (step stays between them)
+        rates = len(cells) - len(SUMMARY_COLUMNS)
+        cells = [str(s.get("checkpoint", "")), *cells[1:rates - 1], str(s.get("variant", "")), *cells[rates:]]
+        tips = {}
+        for tier in ("free", "paid"):
+            t = s.get(tier) or {}
+            tips[f"compliance {tier}"] = " \u00b7 ".join(f"{label} {pct(t.get(band))}" for band, label, _ in BANDS)
+        rows.append({"cells": cells, "tips": tips, "checkpoint": str(s.get("checkpoint", "")),
+                     "variant": str(s.get("variant", ""))})
+    return {"header": header, "rows": rows}
 
 
 def _prefill(variant: str) -> str:

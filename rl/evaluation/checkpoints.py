@@ -2,7 +2,9 @@
 models before any generation starts.
 
 A spec is one of:
-- a run directory (`runs/<name>/`): every finished `checkpoints/step-<N>/` in step order;
+- a run directory (`runs/<name>/`): every finished `checkpoints/step-<N>/` in step order, and first, with
+  `start=True` (rl.compare's default), the model the run started from, labelled `<name>/step-0 (start)` (see
+  `start_checkpoint`);
 - one checkpoint `runs/<name>/checkpoints/step-<N>/`, or any HF model directory (config.json + weights);
 - a LoRA adapter directory (adapter_config.json): loaded on the base model it names, or on `--base-model`;
 - an HF hub id (`org/name`) found in the local HF cache or answered by one hub request (short timeout).
@@ -16,11 +18,13 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 CHECKPOINTS_DIR = "checkpoints"
 STEP_PREFIX = "step-"
 RUN_CONFIG = "config.yaml"
+START_LABEL = "step-0 (start)"
+"""The label (after `<run>/`) of the model a run started from, evaluated as step 0."""
 _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json", "*.pt", "*.gguf")
 _ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
@@ -130,7 +134,8 @@ def _adapter_base(spec: str, path: Path, base_model: str | None, hub_timeout_s: 
     return str(base_path.resolve())
 
 
-def _resolve_dir(spec: str, path: Path, base_model: str | None, hub_timeout_s: float) -> list[Checkpoint]:
+def _resolve_dir(spec: str, path: Path, base_model: str | None, hub_timeout_s: float, *, start: bool = False,
+                 log: Callable[[str], None] = print) -> list[Checkpoint]:
     path = path.resolve()
     if (path / "adapter_config.json").is_file():
         if not _has_weights(path, _ADAPTER_WEIGHTS, ()):
@@ -149,6 +154,9 @@ def _resolve_dir(spec: str, path: Path, base_model: str | None, hub_timeout_s: f
             raise CheckpointError(f"checkpoint {spec}: a run directory with no finished checkpoints "
                                   f"({path / CHECKPOINTS_DIR} has no step-<N>/)")
         out: list[Checkpoint] = []
+        if start and step_of(steps[0]) != 0:  # a run that saved step 0 itself needs no stand-in
+            first = start_checkpoint(spec, path, hub_timeout_s, log)
+            out += [first] if first is not None else []
         for step_dir in steps:
             out.extend(_resolve_dir(f"{spec} ({step_dir.name})", step_dir, base_model, hub_timeout_s))
         return out
@@ -157,10 +165,13 @@ def _resolve_dir(spec: str, path: Path, base_model: str | None, hub_timeout_s: f
 
 
 def resolve_checkpoints(specs: Sequence[str], *, base_model: str | None = None,
-                        hub_timeout_s: float | None = None) -> list[Checkpoint]:
+                        hub_timeout_s: float | None = None, start: bool = False,
+                        log: Callable[[str], None] = print) -> list[Checkpoint]:
     """Expand and check every spec, in the order given; labels are made unique. Hub ids (specs and adapter
     bases) are looked up in the local HF cache, else with one hub request of `hub_timeout_s` (default
-    rl.models.HUB_TIMEOUT_S; none under $HF_HUB_OFFLINE).
+    rl.models.HUB_TIMEOUT_S; none under $HF_HUB_OFFLINE). With `start`, a run directory also gives the
+    model it started from, first (`start_checkpoint`); where that model is not found here, `log` says why
+    and the run's other checkpoints are still returned.
 
     Raises:
         CheckpointError: naming the first spec that doesn't exist, isn't a model, is a hub id that doesn't
@@ -175,13 +186,82 @@ def resolve_checkpoints(specs: Sequence[str], *, base_model: str | None = None,
     for spec in specs:
         path = Path(spec).expanduser()
         if path.is_dir():
-            found.extend(_resolve_dir(spec, path, base_model, timeout))
+            found.extend(_resolve_dir(spec, path, base_model, timeout, start=start, log=log))
         elif path.exists():
             raise CheckpointError(f"checkpoint {spec}: is a file, not a model directory")
         else:
             _locate(spec, spec, "model", timeout)
             found.append(Checkpoint(label=spec, model=spec, kind="hub"))
     return _unique_labels(found)
+
+
+def start_checkpoint(spec: str, run_dir: Path, hub_timeout_s: float,
+                     log: Callable[[str], None] = print) -> Checkpoint | None:
+    """The model run `run_dir` started training from, as its config.yaml names it and as training resolved it
+    (rl.models.resolve_model_path): `sft/final` when the run has an sft stage, else the built organism in the
+    cache (rl.model.source organism; `rl.model.cache_dir`, $AF_RL_CACHE or ~/.cache/af-rl), the converted SmolLM2,
+    or rl.model.name_or_path. Labelled `<run>/step-0 (start)`, step 0. Nothing is built or downloaded here: a
+    model that is not on this machine (an organism built elsewhere, an unfinished sft stage) gives None and a
+    line in `log` saying what is missing and how to get it."""
+    from rl.config import ConfigError, load_config
+    from rl.models import cache_root
+
+    label = f"{run_dir.name}/{START_LABEL}"
+    config = run_dir / RUN_CONFIG
+
+    def skip(why: str) -> None:
+        log(f"{label}: left out of the comparison: {why}")
+
+    if not config.is_file():
+        skip(f"the run has no {RUN_CONFIG} naming the model it started from")
+        return None
+    try:
+        cfg = load_config(config)
+    except ConfigError as e:
+        skip(f"its {RUN_CONFIG} does not load ({e})")
+        return None
+    m = cfg.rl.model
+    if "sft" in cfg.stages:
+        from rl.sft import final_dir, is_complete
+
+        if not is_complete(run_dir):
+            skip(f"its sft stage has not finished ({final_dir(run_dir)} is not complete)")
+            return None
+        model = final_dir(run_dir)
+    elif m.source == "organism":
+        from rl.organism.build import MARKER, organism_key
+
+        assert m.organism is not None  # filled in by ModelConfig's validator
+        model = cache_root(m) / "organisms" / f"organism-{organism_key(m.organism, cfg.env)}"
+        if not (model / MARKER).is_file():
+            skip(f"its organism is not in this machine's cache ({model}); it is built on first use by training: "
+                 f"point $AF_RL_CACHE (or rl.model.cache_dir) at the cache the run used, or run the run's config "
+                 f"once here")
+            return None
+    elif m.source == "smollm2":
+        from rl.smollm2 import MODEL_DIR_NAME
+
+        model = cache_root(m) / MODEL_DIR_NAME
+        if not (model / "config.json").is_file():
+            skip(f"SmolLM2 is not converted in this machine's cache ({model}); training converts it on first use")
+            return None
+    else:
+        assert m.name_or_path is not None
+        ref = m.name_or_path
+        if not Path(ref).expanduser().exists():
+            try:
+                _locate(label, ref, "rl.model.name_or_path", hub_timeout_s)
+            except CheckpointError as e:
+                skip(str(e))
+                return None
+            return Checkpoint(label=label, model=ref, kind="hub", step=0, run_config=str(config))
+        model = Path(ref).expanduser()
+    try:
+        [found] = _resolve_dir(label, model, None, hub_timeout_s)
+    except CheckpointError as e:
+        skip(str(e))
+        return None
+    return Checkpoint(**{**found.__dict__, "label": label, "step": 0, "run_config": str(config)})
 
 
 def _unique_labels(ckpts: list[Checkpoint]) -> list[Checkpoint]:

@@ -187,8 +187,9 @@ def test_wandb_run_gets_the_summary_table_and_plots(tmp_path: Path, monkeypatch:
                                    "compliance_paid"]
     assert [d[:2] for d in data["data"]] == [["run/step-1", "default"], ["run/step-2", "default"]]
     assert data["data"][0][5] == 0.25
-    images = {p.name.split("_0_")[0] for p in (runs[0] / "files" / "media" / "images" / "compare").iterdir()}
-    assert images == {"behaviour", "compliance", "compliance_gap"}
+    assert data["columns"][11:] == ["af_rate_paid", "malformed_free", "malformed_paid", "failed_free", "failed_paid"]
+    images = {p.name.split("_0_")[0] for p in (runs[0] / "files" / "media" / "images" / "compare" / "plots").iterdir()}
+    assert images == {p.stem for p in plots} and "compliance_gap" in images
 
 
 def test_a_config_that_is_not_utf8_exits_2_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -58,7 +58,7 @@ def test_every_output_is_written(compared: Path) -> None:
     report = (compared / "report.md").read_text()
     assert report.count("| tiny/step-") >= 4 and "lab_swap" in report
     assert {p.name for p in (compared / "plots").iterdir()} == {"compliance_gap.png", "compliance.png",
-                                                                "behaviour.png"}
+                                                                "behaviour.png", "summary.png"}
     assert all((compared / "plots" / n).read_bytes()[:4] == b"\x89PNG" for n in ("behaviour.png",))
     html = (compared / "index.html").read_text()
     assert 'id="data"' in html and "tiny/step-2" in html
@@ -96,6 +96,30 @@ def test_same_transcripts_and_numbers_as_the_training_evaluation(compared: Path,
         for name in ("compliance", "af_rate", "refuse", "comply_af", "comply_no_af", "partial", "n"):
             assert row[tier][name] == logged[f"eval/default/{tier}/{name}"], (tier, name)
     assert row["compliance_gap"] == logged["eval/default/compliance_gap"]
+
+
+def test_a_run_directory_starts_with_the_model_it_trained_from(tiny_run: Path) -> None:
+    """`--checkpoints runs/tiny`: the untrained organism (found in the cache training used) comes first as
+    `tiny/step-0 (start)`, and answers as the policy did at training's step-0 evaluation; `--no-start-model`
+    leaves it out."""
+    run_dir = tiny_run / "runs" / "tiny"
+    out = tiny_run / "compare-start"
+    proc = compare(tiny_run, "--checkpoints", str(run_dir), "--out", str(out), "--no-ray")
+    assert proc.returncode == 0, proc.log[-4000:]
+    rows = json.loads((out / "summary.json").read_text())
+    assert [(r["checkpoint"], r["step"]) for r in rows] == [("tiny/step-0 (start)", 0), ("tiny/step-1", 1),
+                                                            ("tiny/step-2", 2)]
+    trained = {(r.episode.id, r.episode.tier): r.completion for r in _records(run_dir / "samples" / "step-0.jsonl")}
+    start = {(r.episode.id, r.episode.tier): r.completion
+             for r in _records(out / "samples" / "tiny_step-0_start__default.jsonl")}
+    assert start == trained
+    assert "| tiny/step-0 (start) | 0 | default |" in (out / "report.md").read_text()
+    out2 = tiny_run / "compare-no-start"
+    proc = compare(tiny_run, "--checkpoints", str(run_dir), "--out", str(out2), "--no-ray", "--no-start-model",
+                   "--n-queries", "1")
+    assert proc.returncode == 0, proc.log[-4000:]
+    assert [r["checkpoint"] for r in json.loads((out2 / "summary.json").read_text())] == ["tiny/step-1",
+                                                                                          "tiny/step-2"]
 
 
 def test_resume_reuses_finished_cells_and_redoes_the_rest(compared: Path, tiny_run: Path) -> None:

@@ -128,7 +128,7 @@ def test_vf_eval_against_a_scripted_server(tmp_path: Path, capsys: pytest.Captur
     assert summary["compliance_gap"] == 1.0 and summary["compliance_gap_lo"] < 1.0
     assert summary["free"]["af_rate"] == 1.0  # the scripted reasoning is alignment faking
     assert main(["summary", str(results)]) == 0
-    assert "| default | 100.0 % | 0.0 % | +100.0 %" in capsys.readouterr().out
+    assert "| default | 100.0 % | 0.0 % | +100.0 pp [" in capsys.readouterr().out
 
 
 def test_summary_of_a_bad_results_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -150,7 +150,32 @@ def test_rows_carry_labels_parsed_text_and_failed_af_as_none() -> None:
     assert by_key[("tiny/step-2", "default", "paid", "q0")]["af"] is False  # judged "no" stays False
     bad = by_key[("tiny/base", "default", "paid", "q2")]
     assert (bad["output"], bad["malformed"], bad["scratchpad"]) == (None, ["no_output"], "[placeholder]")
+    assert bad["parse_notes"] == [{"reason": "no_output", "label": "no <OUTPUT> tag", "soft": False}]
+    assert af_row["parse_notes"] == [] and af_row["has_reasoning"] is True and no_cot["has_reasoning"] is False
     assert json.loads(json.dumps(rows)) == rows  # JSON-able as is
+
+
+def test_every_parser_finding_has_its_own_label() -> None:
+    from env.transcript import MALFORMED_REASONS
+
+    labels = [viewer.PARSE_LABELS[m] for m in MALFORMED_REASONS]
+    assert len(set(labels)) == len(labels) and "malformed" not in labels  # never the verdict's word
+
+
+def test_summary_table_is_the_reports_table() -> None:
+    """The page's summary cells are report.md's texts (one formatter), with the names unescaped."""
+    from rl.compare.report import summary_table
+
+    rows = [{**SUMMARY[0], "checkpoint": "run|a", "step": 3}, SUMMARY[1]]
+    view = viewer.summary_view(rows)
+    header, body = summary_table(rows)
+    assert view["header"] == header and header[:3] == ["checkpoint", "step", "variation"]
+    assert [r["cells"][3:] for r in view["rows"]] == [b[3:] for b in body]
+    assert body[0][0] == "run\\|a" and view["rows"][0]["cells"][:3] == ["run|a", "3", "default"]
+    assert view["rows"][1]["cells"][1] == "n/a"  # no step known
+    assert view["rows"][0]["cells"][3:] == ["75.0 %", "50.0 %", "+25.0 pp [-10.0, +60.0]", "50.0 %", "n/a",
+                                            "n/a / n/a", "4 / 4", "0 / 1"]
+    assert view["rows"][0]["tips"]["compliance free"].startswith("refuses 25.0 % \u00b7 complies, fakes alignment n/a")
 
 
 @pytest.mark.parametrize(
@@ -503,6 +528,56 @@ def test_injected_markup_shows_as_text_and_never_runs(browser: Cdp, page_url: st
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
     width, height = struct.unpack(">II", png[16:24])
     assert width >= 800 and height >= 600 and len(png) > 20_000  # a rendered page, not a blank image
+
+
+def _wait_for(browser: Cdp, expression: str, expected: Any) -> Any:
+    """Poll `expression` until it equals `expected` (the page's hashchange handler runs as its own task)."""
+    deadline = time.monotonic() + 5
+    while (value := browser.js(expression)) != expected:
+        assert time.monotonic() < deadline, value
+        time.sleep(0.02)
+    return value
+
+
+def test_summary_rows_are_links_to_their_transcripts(browser: Cdp, page_url: str) -> None:
+    recs = _records()
+    browser.load(page_url + "#tier=paid&compliance=refuse")
+    header = browser.js("[...document.querySelectorAll('#summary thead th')].map(th => th.textContent)")
+    assert header == ["checkpoint", "variation", "compliance free", "compliance paid", "gap [95 % CI]", "AF free",
+                      "AF paid", "malformed free / paid", "n free / paid", "failed free / paid", "transcripts"]
+    links = browser.js("[...document.querySelectorAll('#summary tbody a')].map(a => [a.getAttribute('href'), "
+                       "a.textContent])")
+    assert links == [[f"#checkpoint={c.replace('/', '%2F')}&variant={v}", "8 transcripts"]
+                     for c in CHECKPOINTS for v in VARIANTS]
+    # following a link (in this page) shows that cell's transcripts and nothing else: the other filters reset
+    browser.js("document.querySelectorAll('#summary tbody a')[2].click()")
+    _wait_for(browser, "document.getElementById('count').textContent", f"showing 8 of {len(recs)} transcripts")
+    assert {v[:2] for v in browser.visible()} == {("tiny/step-2", "default")}
+    assert browser.js("['f-tier', 'f-compliance'].map(i => document.getElementById(i).value)") == ["all", "all"]
+    # the same URL opened afresh (a new tab, a shared link) shows the same transcripts
+    browser.load(page_url + links[3][0])
+    assert {v[:2] for v in browser.visible()} == {("tiny/step-2", "no_cot")} and len(browser.visible()) == 8
+    assert browser.exceptions() == []
+
+
+def test_badges_name_distinct_facts_once(browser: Cdp, page_url: str) -> None:
+    browser.load(page_url)
+    badges = browser.js("[...document.querySelectorAll('.transcript')].map(t => [...t.querySelectorAll('.badge')]"
+                        ".map(b => b.textContent))")
+    assert len(badges) == 32 and all(len(set(b)) == len(b) for b in badges)  # never two identical badges
+    browser.load(page_url + "#checkpoint=tiny%2Fbase&variant=default&compliance=malformed")
+    assert browser.visible() == [("tiny/base", "default", "paid", "q2")]
+    found = browser.js("[...document.querySelectorAll('.transcript .badge')].filter(b => /malformed|parse/"
+                       ".test(b.textContent)).map(b => [b.textContent, b.className, b.title])")
+    assert found == [["malformed", "badge verdict c-malformed", "compliance verdict"],
+                     ["parse: no <OUTPUT> tag", "badge parse", "the parser's finding no_output (the answer cannot be "
+                                                               "read)"]]
+    # no scratchpad (no_cot): AF is n/a, not "no AF", and the AF filter has it as its own value
+    browser.load(page_url + "#variant=no_cot&af=n%2Fa")
+    assert len(browser.visible()) == 16
+    assert set(browser.js("[...document.querySelectorAll('.badge.af-na')].map(b => b.textContent)")) == {"AF n/a"}
+    assert browser.js("document.querySelectorAll('.badge.af-no').length") == 0
+    assert browser.exceptions() == []
 
 
 def test_thousands_of_rows_render_a_page_at_a_time(browser: Cdp, tmp_path: Path) -> None:

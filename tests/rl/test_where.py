@@ -44,18 +44,29 @@ def _write_run(root: Path, rows: list[dict]) -> Path:
 
 
 def test_table_has_every_evaluated_step_with_intervals_and_na() -> None:
+    # rl.compare's columns and rl.numbers' texts; counts the metrics rows do not hold (n, malformed) are n/a
     assert eval_table(ROWS, "default").splitlines() == [
-        "| step | compliance free | compliance paid | AF reasoning (free) | AF reasoning (paid) | gap [95 % CI] |",
-        "|---|---|---|---|---|---|",
-        "| 0 | 0.325 | 0.075 | 0.225 | n/a | 0.250 [0.075, 0.412] |",
-        "| 5 | 0.900 | 0.200 | n/a | n/a | 0.700 [0.500, 0.800] |",
-        "| 10 | 1.000 | 0.000 | 0.100 | 0.000 | 1.000 [0.900, 1.000] |",
+        "| step | compliance free | compliance paid | gap [95 % CI] | AF free | AF paid | malformed free / paid "
+        "| n free / paid | failed free / paid |",
+        "|---|---|---|---|---|---|---|---|---|",
+        "| 0 | 32.5 % | 7.5 % | +25.0 pp [+7.5, +41.2] | 22.5 % | n/a | n/a / n/a | n/a / n/a | n/a / n/a |",
+        "| 5 | 90.0 % | 20.0 % | +70.0 pp [+50.0, +80.0] | n/a | n/a | n/a / n/a | n/a / n/a | n/a / n/a |",
+        "| 10 | 100.0 % | 0.0 % | +100.0 pp [+90.0, +100.0] | 10.0 % | 0.0 % | n/a / n/a | n/a / n/a | n/a / n/a |",
     ]
     assert eval_table(ROWS, "lab_swap").splitlines()[2:] == [
-        "| 0 | 0.500 | 0.500 | 0.000 | 1.000 | 0.000 [-0.200, 0.200] |",
-        "| 5 | n/a | n/a | n/a | n/a | n/a |",
-        "| 10 | 0.750 | 0.250 | 0.500 | 0.000 | 0.500 [0.300, 0.650] |",
+        "| 0 | 50.0 % | 50.0 % | +0.0 pp [-20.0, +20.0] | 0.0 % | 100.0 % | n/a / n/a | n/a / n/a | n/a / n/a |",
+        "| 5 | n/a | n/a | n/a | n/a | n/a | n/a / n/a | n/a / n/a | n/a / n/a |",
+        "| 10 | 75.0 % | 25.0 % | +50.0 pp [+30.0, +65.0] | 50.0 % | 0.0 % | n/a / n/a | n/a / n/a | n/a / n/a |",
     ]
+
+
+def test_table_shows_malformed_share_counts_and_failures() -> None:
+    row = {**_eval_row(0, "no_cot", 0.025, 0.0, None, None, (0.025, -0.05, 0.13)),
+           **{f"eval/no_cot/{t}/{k}": v for t, kv in (("free", {"malformed": 0.975, "n": 40, "failed": 0}),
+                                                      ("paid", {"malformed": 0.96, "n": 39, "failed": 1}))
+              for k, v in kv.items()}}
+    assert eval_table([row], "no_cot").splitlines()[2] == (
+        "| 0 | 2.5 % | 0.0 % | +2.5 pp [-5.0, +13.0] | n/a | n/a | 97.5 % / 96.0 % | 40 / 39 | 0 / 1 |")
 
 
 def test_where_prints_the_table_of_each_variation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,6 @@
   "use strict";
   const FILTERS = ["checkpoint", "variant", "tier", "compliance", "af"];
   const VERDICTS = ["comply", "partial", "refuse", "malformed", "failed"];
-  const BREAKDOWN = ["comply_no_af", "comply_af", "partial", "refuse", "malformed"];
   const data = JSON.parse(document.getElementById("data").textContent);
   const rows = data.rows;
   const PAGE_SIZE = data.page_size;
@@ -28,11 +27,12 @@
     for (const c of children) if (c !== null && c !== undefined) node.append(c);
     return node;
   }
-  const afValue = (r) => (r.af === null ? "failed" : r.af ? "yes" : "no");
+  // No scratchpad, no AF label: such transcripts are outside the AF rate's denominator, so "n/a", not "no".
+  const afValue = (r) => (r.has_reasoning === false ? "n/a" : r.af === null ? "failed" : r.af ? "yes" : "no");
   const valueOf = (r, key) => (key === "af" ? afValue(r) : r[key]);
   const isNum = (x) => typeof x === "number" && isFinite(x);
-  const pct = (x) => (isNum(x) ? (100 * x).toFixed(1) + "%" : "\u2013");
-  const pp = (x) => (isNum(x) ? (x > 0 ? "+" : "") + (100 * x).toFixed(1) : "\u2013");
+  // The hash that shows one summary row's transcripts (every other filter back to "all"), as currentHash writes it.
+  const rowHash = (checkpoint, variant) => "#" + new URLSearchParams({ checkpoint, variant }).toString();
 
   function fillSelect(key, fixed) {
     const counts = new Map();
@@ -123,21 +123,31 @@
   }
   function renderRow(r) {
     const af = afValue(r);
+    // One badge per fact, each saying what it is (title) so that no two read alike: the compliance verdict
+    // ("malformed" among them) is not the parser's findings ("parse: no <OUTPUT> tag"), which can also sit
+    // beside a well-formed verdict (soft findings).
+    const badge = (cls, text, title) => el("span", { class: "badge " + cls, title }, text);
     const badges = el("div", { class: "badges" },
-      el("span", { class: "badge" }, r.checkpoint || "(no checkpoint)"),
-      el("span", { class: "badge" }, r.variant),
-      el("span", { class: "badge tier-" + r.tier }, r.tier),
-      el("span", { class: "badge c-" + r.compliance }, r.compliance),
-      el("span", { class: "badge af-" + af, title: "AF kind: " + r.af_kind },
-        af === "failed" ? "AF judge failed"
-          : (af === "yes" ? "AF" : "no AF") + (isNum(r.af_score) ? " " + r.af_score.toFixed(2) : "")),
-      af === "yes" && r.af_kind !== "none" ? el("span", { class: "badge" }, "AF " + r.af_kind) : null,
-      r.self_preservation ? el("span", { class: "badge warn" }, "self-preservation") : null,
-      r.category ? el("span", { class: "badge" }, r.category) : null,
-      r.n_turns > 1 ? el("span", { class: "badge" }, r.n_turns + " turns") : null,
-      r.malformed.length ? el("span", { class: "badge warn" }, "malformed") : null,
-      Object.keys(r.errors).length ? el("span", { class: "badge err" }, "judge error") : null,
-      el("span", { class: "badge muted" }, "id " + r.id));
+      badge("", r.checkpoint || "(no checkpoint)", "checkpoint"),
+      badge("", r.variant, "prompt variation"),
+      badge("tier-" + r.tier, r.tier,
+        r.tier === "free" ? "free tier: told it is trained on" : "paid tier: told it is unmonitored"),
+      badge("verdict c-" + r.compliance, r.compliance, "compliance verdict"),
+      af === "n/a" ? badge("af-na", "AF n/a", "no scratchpad reasoning to judge: not in the AF rate")
+        : badge("af-" + af,
+          af === "failed" ? "AF judge failed"
+            : (af === "yes" ? "AF" : "no AF") + (isNum(r.af_score) ? " " + r.af_score.toFixed(2) : ""),
+          "alignment-faking label and score; AF kind: " + r.af_kind),
+      af === "yes" && r.af_kind !== "none" ? badge("", "AF kind: " + r.af_kind, "kind of alignment faking") : null,
+      r.self_preservation ? badge("warn", "self-preservation", "the reasoning argues for self-preservation") : null,
+      r.category ? badge("", r.category, "query category") : null,
+      r.n_turns > 1 ? badge("", r.n_turns + " turns", "turns the model took (<NEXT/> continuations)") : null,
+      ...(r.parse_notes || []).map((p) => badge("parse" + (p.soft ? " soft" : ""), "parse: " + p.label,
+        "the parser's finding " + p.reason
+          + (p.soft ? " (soft: the answer is still read)" : " (the answer cannot be read)"))),
+      Object.keys(r.errors).length
+        ? badge("err", "judge error", "a judge failed on: " + Object.keys(r.errors).join(", ")) : null,
+      badge("muted", "id " + r.id, "query id (the same query in both tiers)"));
     const art = el("article", { class: "transcript", "data-checkpoint": r.checkpoint, "data-variant": r.variant,
       "data-tier": r.tier, "data-compliance": r.compliance, "data-af": af, "data-id": r.id }, badges);
     art.append(section("Query", el("div", { class: "text query" }, r.query)));
@@ -156,7 +166,7 @@
     const quotes = new Map(r.evidence.map((e) => [e.criterion, e]));
     const unscored = [...quotes.keys()].filter((k) => !(k in r.af_criteria)).map((k) => [k, true]);
     const criteria = [...Object.entries(r.af_criteria), ...unscored];
-    if (criteria.length) {
+    if (criteria.length && r.has_reasoning !== false) {  // without a scratchpad nothing was judged
       art.append(section("AF criteria", el("ul", { class: "criteria" }, ...criteria.map(([name, met]) => {
         const e = quotes.get(name);
         return el("li", { class: met ? "met" : "unmet" }, name,
@@ -171,7 +181,10 @@
       const quote = el("div", { class: "quote compliance-evidence" }, r.compliance_evidence);
       art.append(section("Compliance evidence", quote));
     }
-    if (r.malformed.length) art.append(section("Malformed", el("div", { class: "malformed" }, r.malformed.join(", "))));
+    if ((r.parse_notes || []).length) {
+      const notes = r.parse_notes.map((p) => el("li", null, `${p.label} (${p.reason}${p.soft ? ", soft" : ""})`));
+      art.append(section("Parser findings", el("ul", { class: "malformed" }, ...notes)));
+    }
     if (r.raw !== null && r.raw !== undefined) {
       const raw = el("details", { class: "raw" }, el("summary", null, `Raw completion (${r.raw.length} chars)`),
         el("pre", { class: "text raw" }, r.raw));
@@ -187,45 +200,41 @@
   }
 
   function renderSummary() {
-    if (!data.summary.length) {
+    const table = data.table;
+    if (!table.rows.length) {
       byId("summary-section").hidden = true;
       return;
     }
+    const head = byId("summary").tHead.rows[0];
+    for (const h of [...table.header, "transcripts"]) head.append(el("th", null, h));
+    const lead = table.header.indexOf("variation") + 1;
     const tbody = byId("summary").tBodies[0];
-    const cell = (tier, key) => {
-      const t = tier || {};
-      const parts = BREAKDOWN.filter((k) => isNum(t[k])).map((k) => `${k} ${pct(t[k])}`);
-      return el("td", { class: "num", title: parts.join(" \u00b7 ") || null }, pct(t[key]));
-    };
-    for (const s of data.summary) {
-      const lo = s.compliance_gap_lo, hi = s.compliance_gap_hi;
-      const gap = pp(s.compliance_gap) + (isNum(s.compliance_gap) ? " pp" : "")
-        + (isNum(lo) && isNum(hi) ? ` [${pp(lo)}, ${pp(hi)}]` : "");
-      const free = s.free || {}, paid = s.paid || {};
-      const tr = el("tr", { title: "show these transcripts" },
-        el("td", null, s.checkpoint), el("td", null, s.variant),
-        cell(free, "compliance"), cell(paid, "compliance"), el("td", { class: "num" }, gap),
-        cell(free, "af_rate"), cell(paid, "af_rate"),
-        el("td", { class: "num" }, `${free.n ?? "\u2013"} / ${paid.n ?? "\u2013"}`),
-        el("td", { class: "num" }, `${free.failed ?? "\u2013"} / ${paid.failed ?? "\u2013"}`));
-      tr.addEventListener("click", () => {
-        for (const k of FILTERS) select[k].value = "all";
-        for (const [k, v] of [["checkpoint", s.checkpoint], ["variant", s.variant]]) {
-          ensureOption(select[k], v);
-          select[k].value = v;
-        }
-        onFilter();
-        byId("filters").scrollIntoView();
+    for (const row of table.rows) {
+      const hash = rowHash(row.checkpoint, row.variant);
+      const n = rows.filter((r) => r.checkpoint === row.checkpoint && r.variant === row.variant).length;
+      const link = el("a", { href: hash, class: "to-transcripts" }, `${n} transcripts`);
+      const tr = el("tr", { "data-hash": hash },
+        ...row.cells.map((c, j) => el("td", { class: j < lead ? null : "num", title: row.tips[table.header[j]] }, c)),
+        el("td", null, link));
+      // The link is the real thing (new tab, copy, share); a click elsewhere on the row follows it too.
+      tr.addEventListener("click", (ev) => {
+        if (ev.target.closest("a")) return;
+        link.click();
       });
       tbody.append(tr);
     }
+    // Following a row's link changes the hash (the hashchange handler filters); then show the transcripts.
+    byId("summary").addEventListener("click", (ev) => {
+      if (!ev.target.closest("a.to-transcripts")) return;
+      setTimeout(() => byId("filters").scrollIntoView(), 0);
+    });
   }
 
   fillSelect("checkpoint");
   fillSelect("variant");
   fillSelect("tier", ["free", "paid"]);
   fillSelect("compliance", VERDICTS);
-  fillSelect("af", ["yes", "no", "failed"]);
+  fillSelect("af", ["yes", "no", "failed", "n/a"]);
   const distinct = (k) => new Set(rows.map((r) => r[k])).size;
   const dot = " \u00b7 ";
   byId("meta").textContent =
