@@ -5,7 +5,6 @@ The same scorers as the training reward judge every transcript (reward.records.m
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -122,18 +121,46 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     return eval_metrics(records, prefix="eval")
 
 
+def _evidence(r: EpisodeRecord, max_chars: int) -> str:
+    """What decided the labels, as lines a person reads: the compliance span, then each AF criterion
+    met (with its quote) and those not met, then any judgement that failed."""
+    lines = [f"compliance: {r.compliance_evidence or '-'}"]
+    met = [f"+ {name}: {r.af_evidence.get(name, '')}".rstrip(": ") for name, ok in r.af_criteria.items() if ok]
+    lines += [f"AF criteria met ({len(met)}/{len(r.af_criteria)}):", *met] if r.af_criteria else []
+    missing = [name for name, ok in r.af_criteria.items() if not ok]
+    lines += [f"not met: {', '.join(missing)}"] if missing else []
+    lines += [f"failed {part}: {why}" for part, why in r.errors.items()]
+    return _clip("\n".join(lines), max_chars)
+
+
+def _clip(text: str, max_chars: int) -> str:
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+
+TRANSCRIPT_COLUMNS = ("step", "variant", "tier", "id", "query", "compliance", "af", "af_score", "evidence",
+                      "completion")
+"""Columns of the W&B transcripts table, in order."""
+
+
 def transcript_rows(records: Sequence[EpisodeRecord], max_chars: int = 4000) -> list[dict[str, Any]]:
-    """Flat rows for a W&B table."""
+    """One flat row per record for the W&B transcripts table (keys: TRANSCRIPT_COLUMNS).
+
+    `query` is the user's request as the episode holds it, `evidence` what decided the compliance label and
+    which AF criteria were met, with the judge's quotes; `completion` is the model's raw text. Each text
+    is cut to `max_chars` (ending in "…"). `af_score` is None where the AF judgement failed.
+    """
     return [
         {
-            "id": r.episode.id,
+            "step": r.step,
             "variant": r.episode.variant,
             "tier": r.episode.tier,
+            "id": r.episode.id,
+            "query": _clip(r.episode.query, max_chars),
             "compliance": r.compliance,
             "af": r.af,
             "af_score": None if r.af_score is None else round(r.af_score, 3),  # None: the AF judgement failed
-            "completion": r.completion[:max_chars],
-            "af_criteria": json.dumps(r.af_criteria),
+            "evidence": _evidence(r, max_chars),
+            "completion": _clip(r.completion, max_chars),
         }
         for r in records
     ]

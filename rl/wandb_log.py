@@ -1,6 +1,9 @@
 """One logger for a run: every metric goes to runs/<name>/metrics.jsonl and, unless disabled, to W&B.
 
-W&B is imported only when enabled; a disabled run gets the same interface with nothing behind it.
+W&B is imported only when enabled; a disabled run gets the same interface with nothing behind it. Beside the
+metrics (sections `train/`, `eval/`), each evaluation adds to W&B only: the run's plots as images (`plots/`),
+line charts of the paper's figures per variation (`charts/<variant>/`) and the judged transcripts
+(`transcripts/eval`); none of these go into metrics.jsonl.
 """
 
 from __future__ import annotations
@@ -10,12 +13,19 @@ import math
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
+from env.episode import TIERS
+from reward.metrics import metric_key
 from rl.config import RunConfig, WandbConfig
+from rl.figures import TIER_LABELS
+from rl.plots import eval_variants, plot_run
 
 METRICS_FILE = "metrics.jsonl"
 WANDB_ID_FILE = "wandb_id.txt"
+TRANSCRIPTS_KEY = "transcripts/eval"
+OWN_SECTIONS = ("eval", "plots", "charts", "transcripts")
+"""What af-rl logs to a W&B run another process owns (OpenRLHF's trainer), against af-rl's `step`."""
 
 
 def _clean(value: Any) -> Any:
@@ -75,7 +85,8 @@ class RunLogger:
 
     def __init__(self, run_dir: Path, cfg: RunConfig, *, secondary: bool = False) -> None:
         """`secondary`: another process (OpenRLHF's trainer) owns the W&B run; online, this logger joins
-        it in W&B's shared mode and defines only eval/* (against `step`); offline it is a run of its own."""
+        it in W&B's shared mode and defines only its own sections (OWN_SECTIONS, against `step`); offline it is a run
+        of its own."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.mode = resolve_wandb_mode(cfg.rl.wandb)
@@ -110,7 +121,8 @@ class RunLogger:
             )
             # Our own `step` is the x-axis, so resumed runs and eval rows line up with training steps.
             wandb.define_metric("step")
-            wandb.define_metric("eval/*" if secondary else "*", step_metric="step")
+            for pattern in [f"{section}/*" for section in OWN_SECTIONS] if secondary else ["*"]:
+                wandb.define_metric(pattern, step_metric="step")
 
     @property
     def wandb_location(self) -> str:
@@ -144,8 +156,29 @@ class RunLogger:
             f.write(json.dumps(self._pending) + "\n")
         self._pending = None
 
+    def history(self) -> list[dict[str, Any]]:
+        """Every row so far: metrics.jsonl's, then the row of the current step not yet written."""
+        rows = read_metrics(self.run_dir)
+        return rows + ([dict(self._pending)] if self._pending is not None else [])
+
+    def log_figures(self, step: int, plots_dir: Path) -> list[Path]:
+        """Redraw the run's plots from `history()` into `plots_dir` (rl.plots.plot_run) and, unless W&B is
+        disabled, log them as images (`plots/<name>`) and the per-variation line charts (`charts/<v>/...`,
+        rates in percent, the gap in points with its interval) at `step`. Returns the plot paths."""
+        rows = self.history()
+        paths = plot_run(rows, Path(plots_dir))
+        if self._run is not None:
+            wandb = self._wandb
+            media: dict[str, Any] = {f"plots/{p.stem}": wandb.Image(str(p)) for p in paths}
+            for key, chart in chart_series(rows).items():
+                media[key] = wandb.plot.line_series(chart.xs, chart.ys, keys=chart.names, title=chart.title,
+                                                    xname="step")
+            self._wandb.log({"step": step, **media})
+        return paths
+
     def log_transcripts_table(self, step: int, rows: Iterable[dict[str, Any]]) -> None:
-        """Evaluated transcripts as a W&B table (skipped when disabled or log_transcripts is false)."""
+        """Evaluated transcripts (rl.evaluate.transcript_rows) as the W&B table `transcripts/eval` (skipped
+        when disabled or log_transcripts is false)."""
         if self._run is None or not self.log_transcripts:
             return
         rows = list(rows)
@@ -153,7 +186,7 @@ class RunLogger:
             return
         columns = list(rows[0])
         table = self._wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in rows])
-        self._wandb.log({"step": step, "eval/transcripts": table})
+        self._wandb.log({"step": step, TRANSCRIPTS_KEY: table})
 
     def finish(self) -> None:
         """Write the pending row and close the W&B run (flushes offline files)."""
@@ -161,3 +194,37 @@ class RunLogger:
         if self._run is not None:
             self._run.finish()
             self._run = None
+
+
+class Chart(NamedTuple):
+    """One W&B line chart (wandb.plot.line_series): a line per name, each with its own steps and values."""
+
+    title: str
+    names: list[str]
+    xs: list[list[int]]
+    ys: list[list[float]]
+
+
+def chart_series(rows: list[dict[str, Any]]) -> dict[str, Chart]:
+    """The W&B line charts of metrics.jsonl rows, by key: for each variation `v`, `charts/<v>/compliance`
+    (free vs paid, percent), `charts/<v>/compliance_gap` (the gap and its 95 % bounds, percentage points) and
+    `charts/<v>/af_rate` (free vs paid, percent). Undefined (None) points are left out of their line; a
+    chart with no point at all is left out."""
+    charts: dict[str, Chart] = {}
+    for v in eval_variants(rows):
+        specs = {
+            "compliance": (f"{v}: full compliance per tier (%)",
+                           {TIER_LABELS[t]: metric_key("eval", v, t, "compliance") for t in TIERS}),
+            "compliance_gap": (f"{v}: compliance gap, free - paid (percentage points)",
+                               {"gap": metric_key("eval", v, "compliance_gap"),
+                                "95 % low": metric_key("eval", v, "compliance_gap_lo"),
+                                "95 % high": metric_key("eval", v, "compliance_gap_hi")}),
+            "af_rate": (f"{v}: AF-reasoning rate per tier (%)",
+                        {TIER_LABELS[t]: metric_key("eval", v, t, "af_rate") for t in TIERS}),
+        }
+        for name, (title, lines) in specs.items():
+            xs = [[r["step"] for r in rows if r.get(k) is not None] for k in lines.values()]
+            ys = [[round(100 * r[k], 2) for r in rows if r.get(k) is not None] for k in lines.values()]
+            if any(xs):
+                charts[metric_key("charts", v, name)] = Chart(title, list(lines), xs, ys)
+    return charts

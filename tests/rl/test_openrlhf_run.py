@@ -215,6 +215,8 @@ def test_openrlhf_run_evaluates_every_checkpoint_in_both_tiers(stage: Stage) -> 
     assert {(s["episode"]["tier"], s["episode"]["variant"]) for s in samples} == {
         ("free", "default"), ("paid", "default"), ("free", "lab_swap"), ("paid", "lab_swap")}
     assert result["eval_errors"] == []
+    # each evaluation redraws the run's plots, as in the TRL path (with W&B on, they go there as images too)
+    assert {Path(p).name for p in result["plots"]} >= {"compliance.png", "behaviour_default.png", "summary.png"}
 
 
 def test_openrlhf_run_restarted_after_a_crash_evaluates_only_what_is_new(

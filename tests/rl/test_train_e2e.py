@@ -38,7 +38,7 @@ def test_run_directory_layout(run: Path) -> None:
         assert {"config.json", "model.safetensors", "tokenizer.json", "config.yaml", "trainer_state.json",
                 "optimizer.pt", "rng_state.pth"} <= files
     assert {p.name for p in (run_dir / "plots").iterdir()} == {
-        "compliance.png", "compliance_gap.png", "af_rate.png", "behaviour_default.png"}
+        "compliance.png", "compliance_gap.png", "af_rate.png", "behaviour_default.png", "summary.png"}
     assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["step-0.jsonl", "step-1.jsonl", "step-2.jsonl"]
 
 

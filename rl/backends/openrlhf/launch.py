@@ -177,7 +177,7 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     Raises:
         OpenRlhfError: before anything is launched, when a check fails.
     """
-    from rl.evaluate import summarize, write_samples
+    from rl.evaluate import summarize, transcript_rows, write_samples
     from rl.evaluation.checkpoints import resolve_checkpoints
     from rl.evaluation.settings import CompareSettings
     from rl.models import load_tokenizer, resolve_reward_model
@@ -243,7 +243,9 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
         # leaves the step for the restart to evaluate again.
         write_samples(records, run_dir / "samples" / f"step-{step}.jsonl")
         logger.log(step, summarize(records))
+        logger.log_transcripts_table(step, transcript_rows(records))
         logger.flush()
+        logger.log_figures(step, run_dir / "plots")  # plots/*.png and W&B images and charts, as in the TRL path
         log(f"evaluated checkpoint step {step}: {len(records)} transcripts")
 
     watcher = CheckpointWatcher(work / "ckpt", run_dir / "checkpoints", evaluate, log=log)
@@ -260,7 +262,8 @@ def run_openrlhf(cfg: RunConfig, resources: dict[str, float], log: Callable[[str
     if rc != 0:
         raise RuntimeError(f"OpenRLHF exited with code {rc}; its log: {work / 'openrlhf.log'}")
     mark_finished(run_dir, cfg, max(watcher.done) if watcher.done else None)
-    return {"run_dir": str(run_dir), "metrics": str(run_dir / "metrics.jsonl"), "plots": [],
+    return {"run_dir": str(run_dir), "metrics": str(run_dir / "metrics.jsonl"),
+            "plots": [str(p) for p in sorted((run_dir / "plots").glob("*.png"))],
             "checkpoints": [str(run_dir / "checkpoints" / f"step-{s}") for s in sorted(watcher.done)],
             "samples": str(run_dir / "samples"), "wandb": logger.wandb_location, "pid": proc.pid,
             "eval_errors": watcher.errors}
