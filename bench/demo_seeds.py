@@ -34,7 +34,8 @@ if str(ROOT) not in sys.path:
 from rl.config import load_config  # noqa: E402
 from rl.plots import eval_variants  # noqa: E402
 from rl.wandb_log import read_metrics  # noqa: E402
-from rl.where import eval_table, fmt_rate, markdown_table  # noqa: E402
+from rl.numbers import pct, pp  # noqa: E402
+from rl.where import eval_table, markdown_table  # noqa: E402
 
 CONFIG = "configs/demo_cpu.yaml"
 """The default config (--config); configs/demo_cpu_rm.yaml gives the reward-model demo's table."""
@@ -43,8 +44,7 @@ RATES = ("free/compliance", "paid/compliance", "free/af_rate", "paid/af_rate",
          "compliance_gap", "compliance_gap_lo", "compliance_gap_hi",
          "free/rm_score", "paid/rm_score", "free/rm_disagreement", "paid/rm_disagreement")  # rm_*: with a reward model
 COLUMNS = [("free/compliance", "compliance free"), ("paid/compliance", "compliance paid"),
-           ("free/af_rate", "AF reasoning (free)"), ("paid/af_rate", "AF reasoning (paid)"),
-           ("compliance_gap", "gap")]
+           ("compliance_gap", "gap"), ("free/af_rate", "AF free"), ("paid/af_rate", "AF paid")]  # rates in percent, the gap in percentage points (rl/numbers.py)
 RM_COLUMNS = [("free/rm_score", "RM score free"), ("paid/rm_score", "RM score paid"),
               ("free/rm_disagreement", "RM high on refusal/partial (free)")]
 
@@ -93,18 +93,21 @@ def aggregate(per_seed: dict[int, list[dict[str, Any]]], variant: str) -> list[d
     return out
 
 
-def fmt_spread(s: dict[str, Any]) -> str:
+def fmt_spread(s: dict[str, Any], *, gap: bool = False) -> str:
+    """Mean [min, max] of a rate in percent ("31.5 % [27.5, 37.5]"), of the gap in percentage points."""
     if s["mean"] is None:
         return "n/a"
-    return f"{fmt_rate(s['mean'])} [{fmt_rate(s['min'])}, {fmt_rate(s['max'])}]"
+    if gap:
+        return f"{pp(s['mean'])} pp [{pp(s['min'])}, {pp(s['max'])}]"
+    return f"{pct(s['mean'])} [{pct(s['min'])[:-2]}, {pct(s['max'])[:-2]}]"
 
 
 def spread_table(summary: list[dict[str, Any]]) -> str:
     """Mean [min, max] over seeds of each rate, one line per evaluated step (RM columns when there are RM scores)."""
     columns = COLUMNS + [(k, name) for k, name in RM_COLUMNS if any(s[k]["n"] for s in summary)]
     return markdown_table(["step", *(name for _, name in columns)],
-                          [[str(s["step"]), *(fmt_spread(s[k]) if k.endswith("disagreement") or not k.endswith("rm_score")
-                                              else fmt_score(s[k]) for k, _ in columns)] for s in summary])
+                          [[str(s["step"]), *(fmt_score(s[k]) if k.endswith("rm_score") else fmt_spread(s[k], gap=k == "compliance_gap")
+                                              for k, _ in columns)] for s in summary])
 
 
 def fmt_score(s: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ similar trainers call reward functions. Both take a run config (a YAML path or a
 dataset, tiers, variations and classifiers; the defaults are the paper's.
 
 Everything else in env/, reward/ and rl/ is internal: it may change without notice. The command-line
-tools (README "Commands") and the files they write are the other stable surface.
+tools (the README's "Commands") and the files they write are the other stable surface.
 """
 
 from __future__ import annotations

@@ -63,6 +63,7 @@ def test_the_script_runs_from_the_repo_root_wherever_it_is_called(tmp_path: Path
 
 def _user_facing_files() -> list[Path]:
     files = [REPO / "README.md", REPO / "pyproject.toml", REPO / "Makefile", REPO / "bench" / "README.md"]
+    files += sorted((REPO / "docs").glob("*.md"))
     files += sorted((REPO / "cluster").iterdir()) + sorted((REPO / "configs").glob("*.yaml"))
     files += sorted((REPO / "rl").rglob("*.py")) + sorted((REPO / "reward").rglob("*.py"))
     return [f for f in files if f.is_file() and f != SCRIPT]
@@ -92,18 +93,18 @@ def test_every_gpu_setup_names_the_script() -> None:
     cluster_readme = (REPO / "cluster" / "README.md").read_text()
     slurm = cluster_readme[cluster_readme.index("## Slurm"):]
     assert "install_gpu.sh" in slurm  # the Slurm setup installs what the OpenRLHF configs need
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "scaling.md").read_text()
     gpu_env = readme[readme.index("**GPU environment.**"):readme.index("**LoRA on OpenRLHF.**")]
     assert "cluster/install_gpu.sh" in gpu_env
 
 
 def test_gpu_counts_agree_between_the_readmes() -> None:
-    """The 7B TRL config takes rl.ray.num_gpus GPUs; both READMEs must say that number, not a node."""
+    """The 7B TRL config takes rl.ray.num_gpus GPUs; the cluster README and docs/scaling.md must say that number, not a node."""
     cfg = yaml.safe_load((REPO / "configs" / "qwen25_7b_grpo_trl.yaml").read_text())
     gpus = cfg["rl"]["ray"]["num_gpus"]
     cluster_readme = (REPO / "cluster" / "README.md").read_text()
     assert f"`rl.ray.num_gpus: {gpus}`" in cluster_readme
-    row = next(line for line in (REPO / "README.md").read_text().splitlines()
+    row = next(line for line in (REPO / "docs" / "scaling.md").read_text().splitlines()
                if line.startswith("| `configs/qwen25_7b_grpo_trl.yaml`"))
     assert row.split("|")[4].strip().startswith(f"{gpus} "), row
     assert "qwen25_7b_grpo_trl.yaml`, on one 8-GPU node" not in cluster_readme

@@ -1,4 +1,4 @@
-"""The public API (`rl.api`): its exports, the dataset and the reward function, and the README's TRL snippet
+"""The public API (`rl.api`): its exports, the dataset and the reward function, and the TRL snippet of docs/api.md
 run as written (two GRPO steps with a tiny model)."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_dataset_and_reward() -> None:
 
 
 def test_readme_trl_snippet_runs(tmp_path: Path) -> None:
-    """The README block, as written, with MODEL a tiny Llama carrying the organism's tokenizer and chat template."""
+    """The docs/api.md block, as written, with MODEL a tiny Llama carrying the organism's tokenizer and chat template."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from env.config import EnvConfig
@@ -46,7 +46,7 @@ def test_readme_trl_snippet_runs(tmp_path: Path) -> None:
     from env.prompts import render_system_prompt
     from rl.organism.tokenizer import train_tokenizer
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
     marker = "<!-- the block below is run by tests/rl/test_public_api.py"
     block = re.search(r"```python\n(.*?)```", text[text.index(marker):], re.DOTALL)
     assert block is not None
@@ -60,6 +60,6 @@ def test_readme_trl_snippet_runs(tmp_path: Path) -> None:
     model.save_pretrained(tmp_path / "model")
     tok.save_pretrained(tmp_path / "model")
     namespace = {"MODEL": str(tmp_path / "model"), "OUT": str(tmp_path / "out")}
-    exec(compile(block.group(1), "README.md", "exec"), namespace)  # noqa: S102 - the README's own snippet
+    exec(compile(block.group(1), "docs/api.md", "exec"), namespace)  # noqa: S102 - the docs' own snippet
     assert namespace["trainer"].state.global_step == 2
     assert any("rewards/helpful_only/mean" in h for h in namespace["trainer"].state.log_history)
