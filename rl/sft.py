@@ -59,6 +59,15 @@ def is_complete(run_dir: Path) -> bool:
     return (final_dir(run_dir) / COMPLETE).is_file()
 
 
+def already_done(run_dir: Path, log: Callable[[str], None]) -> str | None:
+    """`<run>/sft/final` when the stage finished before (said in the log), else None: every sft backend
+    starts with it, so a rerun hands the finished model on without touching it."""
+    if not is_complete(run_dir):
+        return None
+    log(f"sft: already done, fine-tuned model at {final_dir(run_dir)}")
+    return str(final_dir(run_dir))
+
+
 def prepare_docs(cfg: SftConfig, run_dir: Path, log: Callable[[str], None]) -> Path:
     """The documents of the run under `<run>/docs/`: copied from `sft.docs.path`, or generated offline from
     `sft.docs.facts` (once: a resumed run reuses them). Validated either way.
@@ -310,10 +319,9 @@ def run_sft_stage(cfg: RunConfig, run_dir: Path, model_path: str, eval_episodes:
     from rl.models import load_model, load_tokenizer, pick_device, torch_dtype
 
     run_dir = Path(run_dir)
+    if (done := already_done(run_dir, log)) is not None:
+        return done
     final = final_dir(run_dir)
-    if is_complete(run_dir):
-        log(f"sft: already done, fine-tuned model at {final}")
-        return str(final)
     t0 = time.time()
     docs_path = prepare_docs(sft, run_dir, log)
     device = pick_device(cfg.trl.device)

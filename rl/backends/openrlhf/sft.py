@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from rl.backends.openrlhf.files import REPO_ROOT
 from rl.backends.openrlhf.flags import TRAIN_SFT
 from rl.backends.openrlhf.common import WANDB_KEY_PLACEHOLDER, OpenRlhfError, check_cli_args, lora_args
-from rl.sft import DOCS_DIR, DOCS_FILE, final_dir, is_complete, stage_dir
+from rl.sft import DOCS_DIR, DOCS_FILE, already_done, final_dir, stage_dir
 
 if TYPE_CHECKING:
     from rl.config import RunConfig
@@ -239,10 +239,9 @@ def train_sft_here(cfg: RunConfig, run_dir: Path, model_path: str, *, log: Calla
     from rl.wandb_log import resolve_wandb_mode
 
     run_dir = Path(run_dir)
+    if (done := already_done(run_dir, log)) is not None:
+        return done
     final = final_dir(run_dir)
-    if is_complete(run_dir):
-        log(f"sft: already done, fine-tuned model at {final}")
-        return str(final)
     t0 = time.time()
     work = work_dir(run_dir)
     trained = work / "model"
@@ -322,9 +321,8 @@ def run_sft_task(cfg: RunConfig, run_dir: Path, model_path: str, *, log: Callabl
     from rl.sft import SftDataError
 
     run_dir = Path(run_dir)
-    if is_complete(run_dir):
-        log(f"sft: already done, fine-tuned model at {final_dir(run_dir)}")
-        return str(final_dir(run_dir))
+    if (done := already_done(run_dir, log)) is not None:
+        return done
     assert cfg.sft is not None
     check_sft_node(cfg)
     if not (work_dir(run_dir) / "model" / TRAINED).is_file():
