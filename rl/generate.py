@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 from env.chat import join_turns
-from env.progress import Progress, current_label
+from env.progress import GENERATION_ETA_FROM, Progress, current_label
 from env.prompts import output_prefill
 from rl.continuation import wants_next_turn
 from rl.prompting import chat_messages, render_prompt
@@ -51,7 +51,7 @@ def generate_episodes(
     pending = list(range(len(episodes)))
     if not episodes:
         return []
-    report = Progress(len(episodes), current_label("generating"), "transcripts")
+    report = Progress(len(episodes), current_label("generating"), "transcripts", eta_from=GENERATION_ETA_FROM)
     hooked = hasattr(engine, "progress")
     previous = getattr(engine, "progress", None)
     for turn in range(env_cfg.max_turns):

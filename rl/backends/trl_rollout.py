@@ -30,7 +30,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from env.episode import Episode
-from env.progress import Progress
+from env.progress import GENERATION_ETA_FROM, Progress
 from rl.continuation import TokenGenerator, continue_in_tokens
 from rl.engines.hf import Generated, prompt_seed, stop_token_ids
 
@@ -83,7 +83,7 @@ class EngineRollouts:
         # A step's rollouts take seconds on the demo and minutes on a real model: lines (and a last one)
         # only when they take longer than the reporting interval; LogCallback prints the step's result.
         report = Progress(len(texts), f"train step {step + 1}/{int(getattr(trainer.state, 'max_steps', 0) or 0)}: "
-                          "rollouts", "completions", final="if_shown")
+                          "rollouts", "completions", final="if_shown", eta_from=GENERATION_ETA_FROM)
         with self._generator(trainer, report) as generator:
             convs = continue_in_tokens(generator, self.tokenizer, episodes, prompt_ids, self.env_cfg,
                                        system_role=self.system_role, max_completion_tokens=self.max_completion_length,

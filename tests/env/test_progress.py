@@ -124,3 +124,14 @@ def test_no_periodic_line_once_all_is_counted_only_the_final_one() -> None:
     assert lines == []
     report.close()
     assert lines == ["[af-rl] eval step 0: 4/4 transcripts in 30s, 2 tok/s"]  # 50 tokens / 30 s
+
+
+def test_no_eta_before_eta_from_of_the_total_is_done() -> None:
+    # Batched generation: 1 of 16 done after 60 s says nothing about the other 15 (they finish together).
+    report, clock, lines = _progress(total=16, eta_from=0.25)
+    clock.now += 60
+    report.update(1)
+    assert lines == ["[af-rl] eval step 0: 1/16 transcripts, 1m00s so far"]
+    clock.now += 60
+    report.update(3)  # 4 of 16: a quarter, so the rate so far is a forecast
+    assert lines[-1] == "[af-rl] eval step 0: 4/16 transcripts, ETA 6m00s"  # 120 s * 12 / 4
