@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from transformers import TrainerCallback
 
 from env.progress import format_duration, progress_label
+from rl.numbers import pct
 
 if TYPE_CHECKING:
     from rl.wandb_log import RunLogger
@@ -18,8 +19,22 @@ if TYPE_CHECKING:
 CHECKPOINT_PREFIX = "step-"
 _TRAINER_PREFIX = "checkpoint-"
 CONFIG_FILE = "config.yaml"
-_SHOWN = ("train/reward", "train/compliance", "train/af_rate", "train/format_ok", "train/loss", "train/kl",
-          "train/step_time")
+_SHOWN = (("train/reward", "reward", "number"), ("train/compliance", "compliance", "rate"),
+          ("train/af_rate", "AF", "rate"), ("train/format_ok", "format ok", "rate"), ("train/loss", "loss", "number"),
+          ("train/kl", "kl", "number"), ("train/step_time", "step time", "seconds"))
+"""What each step's log line shows: (metric, name, kind); rates in percent as everywhere (rl.numbers)."""
+
+
+def step_brief(metrics: dict[str, Any]) -> str:
+    """A training step's metrics for the log: "reward 0.500, compliance 75.0 %, AF n/a, loss -0.286, step time 1.5 s"."""
+    parts = []
+    for key, name, kind in _SHOWN:
+        if key not in metrics:
+            continue
+        value = metrics[key]
+        text = pct(value) if kind == "rate" else f"{value:.3g}" if isinstance(value, (int, float)) else str(value)
+        parts.append(f"{name} {text}{' s' if kind == 'seconds' else ''}")
+    return ", ".join(parts)
 
 
 def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
@@ -74,8 +89,8 @@ class LogCallback(TrainerCallback):
             metrics[k if k.startswith("train/") else f"train/{k}"] = v
         self.logger.log(state.global_step, metrics)
         if "train/reward" in metrics or "train/loss" in metrics:
-            shown = " ".join(f"{k.removeprefix('train/')}={metrics[k]:.3g}" for k in _SHOWN if k in metrics)
-            print(f"[af-rl] step {state.global_step}/{state.max_steps} {shown}{self._eta(state)}", flush=True)
+            print(f"[af-rl] step {state.global_step}/{state.max_steps} {step_brief(metrics)}{self._eta(state)}",
+                  flush=True)
 
     def _eta(self, state: Any) -> str:
         """", ETA 1m10s" from the wall time per step since training began (evaluations included)."""

@@ -26,10 +26,18 @@ def test_each_step_line_has_reward_compliance_and_eta(capsys: pytest.CaptureFixt
     now[0] += 10
     cb.on_log(None, SimpleNamespace(global_step=2, max_steps=10), None, logs={"reward": 0.5, "compliance": 0.75})
     # 10 s for 2 steps: 8 steps left take 40 s
-    assert capsys.readouterr().out.strip() == "[af-rl] step 2/10 reward=0.5 compliance=0.75, ETA 40s"
+    assert capsys.readouterr().out.strip() == "[af-rl] step 2/10 reward 0.5, compliance 75.0 %, ETA 40s"
     now[0] += 40
     cb.on_log(None, SimpleNamespace(global_step=10, max_steps=10), None, logs={"reward": 1.0})
-    assert capsys.readouterr().out.strip() == "[af-rl] step 10/10 reward=1"  # nothing left: no ETA
+    assert capsys.readouterr().out.strip() == "[af-rl] step 10/10 reward 1"  # nothing left: no ETA
+
+
+def test_step_line_reads_rates_in_percent_and_undefined_as_na() -> None:
+    from rl.backends.trl_callbacks import step_brief
+
+    line = step_brief({"train/reward": 0.203, "train/compliance": 0.234, "train/af_rate": float("nan"),
+                       "train/format_ok": 1, "train/loss": -0.0965, "train/step_time": 2.11, "train/other": 3})
+    assert line == "reward 0.203, compliance 23.4 %, AF n/a, format ok 100.0 %, loss -0.0965, step time 2.11 s"
 
 
 def test_resumed_training_counts_its_rate_from_the_resumed_step(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,7 +46,7 @@ def test_resumed_training_counts_its_rate_from_the_resumed_step(capsys: pytest.C
     cb.on_train_begin(None, SimpleNamespace(global_step=10, max_steps=20), None)
     now[0] += 30
     cb.on_log(None, SimpleNamespace(global_step=11, max_steps=20), None, logs={"loss": 0.25})
-    assert capsys.readouterr().out.strip().endswith("loss=0.25, ETA 4m30s")  # 30 s a step, 9 left
+    assert capsys.readouterr().out.strip().endswith("loss 0.25, ETA 4m30s")  # 30 s a step, 9 left
 
 
 def test_evaluation_runs_under_its_step_label() -> None:
