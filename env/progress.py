@@ -180,6 +180,15 @@ class Progress:
         else:
             self._printer(text)
 
+    def above(self) -> contextlib.AbstractContextManager[Any]:
+        """A context for printing a line of one's own while the bar is up: the bar steps aside and is redrawn
+        below it (no bar: nothing to do)."""
+        if self._bar is None:
+            return contextlib.nullcontext()
+        from tqdm import tqdm
+
+        return tqdm.external_write_mode()
+
     def __enter__(self) -> Progress:
         return self
 

@@ -126,7 +126,7 @@ def run_cells(cells: Sequence[Cell], out: Path, *, worker_factory: Callable[[], 
     With Ray, `worker_factory()` returns an actor handle and each worker takes whole checkpoints from a
     queue; without, it returns a EvalWorker and cells run here one after another.
     """
-    from tqdm import tqdm
+    from env.progress import Progress
 
     result = RunResult()
     pending: list[Cell] = []
@@ -141,24 +141,29 @@ def run_cells(cells: Sequence[Cell], out: Path, *, worker_factory: Callable[[], 
         log(f"resuming: {len(result.reused)} of {len(cells)} cells already finished with these settings")
     if not pending:
         return result
-    bar = tqdm(total=sum(len(c.episodes) for c in pending), desc="transcripts", unit="transcript",
-               dynamic_ncols=True)
+    # A bar on a terminal (our lines step around it), else a line every few seconds: a bar written to a
+    # log file or a Ray job's log glues each of our lines onto its last frame.
+    report = Progress(sum(len(c.episodes) for c in pending), "rl.compare", "transcripts")
+
+    def say(message: str) -> None:
+        with report.above():
+            log(message)
 
     def finish(cell: Cell, payload: dict[str, Any]) -> None:
         records = [EpisodeRecord.model_validate(d) for d in payload["records"]]
         seconds = payload["seconds"]
         result.rows[cell.key] = write_cell(out, cell, records, seconds, payload.get("knowledge"))
         result.seconds[cell.name] = seconds
-        bar.update(len(cell.episodes))
-        log(f"cell {cell.name}: {len(records)} transcripts in {seconds:.1f}s")
+        report.update(len(cell.episodes))
+        say(f"cell {cell.name}: {len(records)} transcripts in {seconds:.1f}s")
 
     def fail(cell: Cell, err: BaseException) -> None:
         result.failed[cell.name] = f"{type(err).__name__}: {err}"
-        log(f"error: cell {cell.name} failed: {type(err).__name__}: {err}")
+        say(f"error: cell {cell.name} failed: {type(err).__name__}: {err}")
 
     try:
         if use_ray:
-            _run_on_ray(pending, worker_factory, n_workers, finish, fail, log)
+            _run_on_ray(pending, worker_factory, n_workers, finish, fail, say)
         else:
             worker = worker_factory()
             try:
@@ -174,7 +179,7 @@ def run_cells(cells: Sequence[Cell], out: Path, *, worker_factory: Callable[[], 
             finally:
                 worker.close()
     finally:
-        bar.close()
+        report.close()
     return result
 
 

@@ -498,3 +498,31 @@ def test_at_a_glance_keeps_a_runs_step_order(tmp_path: Path) -> None:
         "run/step-0", "run/step-5", "run/step-10"]
     assert "| run/step-5 | +50.0 pp [+30.0, +70.0] | 10.0 % | 1 of 1 |" in glance
     assert "## At a glance" not in write_report(run[:2], tmp_path / "b.md", {}).read_text()
+
+
+def test_run_cells_off_a_terminal_prints_whole_lines_not_bar_frames(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """In a log file or a Ray job's log (no terminal) a tqdm bar's frames glued every cell line onto the bar."""
+    from rl.compare.run import Cell, run_cells
+    from rl.evaluation.checkpoints import Checkpoint
+
+    records = toy_records()
+    cells = [Cell(Checkpoint(label=f"run/step-{s}", model="m", step=s), "default",
+                  tuple(r.episode for r in records), f"fp-{s}") for s in (5, 10)]
+
+    class Worker:
+        def run_cell(self, checkpoint: dict, variant: str, episodes: list) -> dict:
+            return {"records": [r.model_dump(mode="json") for r in records], "seconds": 1.0}
+
+        def close(self) -> None:
+            pass
+
+    result = run_cells(cells, tmp_path, worker_factory=Worker, n_workers=1, use_ray=False, log=print)
+    assert len(result.rows) == 2
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    n = len(records)
+    assert "%|" not in out + err  # no bar frame anywhere
+    assert lines[:2] == [f"cell run/step-5 / default: {n} transcripts in 1.0s",
+                         f"cell run/step-10 / default: {n} transcripts in 1.0s"]
+    assert lines[2].startswith(f"[af-rl] rl.compare: {2 * n}/{2 * n} transcripts in ")
