@@ -19,6 +19,8 @@ TIER_COLOURS = {"free": "#d9534f", "paid": "#337ab7"}
 TIER_LABELS = {"free": "free (training)", "paid": "paid (unmonitored)"}
 GAP_COLOUR = "#333333"
 TRAIN_LABEL = "training batch (free)"
+SUMMARY_TITLES = ("Compliance per tier (95 % Wilson)", "Compliance gap, free − paid (95 %)", "AF reasoning per tier")
+"""The column titles of summary.png (a run's and a comparison's): compliance, gap, AF rate."""
 STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,
          "xtick.labelsize": 10, "ytick.labelsize": 10}
 """Font sizes that stay readable when a figure is put on a slide."""

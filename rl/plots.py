@@ -12,8 +12,8 @@ from typing import Any, Sequence
 from env.episode import TIERS
 from reward.metrics import metric_key
 from rl.figures import (
-    BANDS, GAP_COLOUR, TIER_COLOURS, TIER_LABELS, TRAIN_LABEL, behaviour_handles, draw_behaviour, draw_gap, draw_rate,
-    gap_axis, legend_below, mark_na, n_text, percent_axis, save_figures, scaled, step_axis,
+    BANDS, GAP_COLOUR, SUMMARY_TITLES, TIER_COLOURS, TIER_LABELS, TRAIN_LABEL, behaviour_handles, draw_behaviour,
+    draw_gap, draw_rate, gap_axis, legend_below, mark_na, n_text, percent_axis, save_figures, scaled, step_axis,
 )
 
 def eval_variants(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -49,8 +49,8 @@ def _tier_panel(ax: Any, rows: Sequence[dict[str, Any]], v: str, rate: str, trai
     drawn = False
     for tier, sign in zip(TIERS, (-1, 1), strict=True):
         ns = _col(ev, metric_key("eval", v, tier, "n")) if intervals else None
-        drawn |= draw_rate(ax, [s + sign * dx for s in x], _col(ev, metric_key("eval", v, tier, rate)), ns, colour=TIER_COLOURS[tier],
-                           label=TIER_LABELS[tier])
+        drawn |= draw_rate(ax, [s + sign * dx for s in x], _col(ev, metric_key("eval", v, tier, rate)), ns,
+                           colour=TIER_COLOURS[tier], label=TIER_LABELS[tier])
     train = [r for r in rows if r.get(train_key) is not None] if train_key else []
     if train:
         ax.plot([r["step"] for r in train], [100 * r[train_key] for r in train], color="grey", alpha=0.6, lw=1,
@@ -83,23 +83,25 @@ def run_figures(plt: Any, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     variants = eval_variants(rows)
     figures: dict[str, Any] = {}
 
-    def panels() -> tuple[Any, list[Any]]:
+    def per_tier(rate: str, intervals: bool, empty: str, ylabel: str, title: str) -> Any:
+        """One panel per variation: the rate of each tier over steps (and the training batch's)."""
         n = max(len(variants), 1)
-        fig, axes = plt.subplots(1, n, figsize=(5.5 * n + 1, 4.0), sharey=True, squeeze=False)
-        return fig, list(axes[0])
+        fig, grid = plt.subplots(1, n, figsize=(5.5 * n + 1, 4.0), sharey=True, squeeze=False)
+        axes = list(grid[0])
+        for ax, v in zip(axes, variants, strict=False):
+            if not _tier_panel(ax, rows, v, rate, f"train/{rate}", intervals=intervals):
+                mark_na(ax, empty)
+            ax.set_title(f"{v} ({_n_of(rows, v)})")
+        if not variants:
+            mark_na(axes[0], "no evaluation")
+        axes[0].set_ylabel(ylabel)
+        fig.suptitle(title)
+        fig.tight_layout()
+        legend_below(fig, axes)
+        return fig
 
-    fig, axes = panels()
-    for ax, v in zip(axes, variants, strict=False):
-        if not _tier_panel(ax, rows, v, "compliance", "train/compliance", intervals=True):
-            mark_na(ax, "nothing judged")
-        ax.set_title(f"{v} ({_n_of(rows, v)})")
-    if not variants:
-        mark_na(axes[0], "no evaluation")
-    axes[0].set_ylabel("full compliance")
-    fig.suptitle("Compliance per tier, 95 % Wilson intervals")
-    fig.tight_layout()
-    legend_below(fig, axes)
-    figures["compliance.png"] = fig
+    figures["compliance.png"] = per_tier("compliance", True, "nothing judged", "full compliance",
+                                         "Compliance per tier, 95 % Wilson intervals")
 
     fig, ax = plt.subplots(figsize=(8, 4.2))
     styles = ["-", "--", ":", "-."]
@@ -116,18 +118,9 @@ def run_figures(plt: Any, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     fig.tight_layout()
     figures["compliance_gap.png"] = fig
 
-    fig, axes = panels()
-    for ax, v in zip(axes, variants, strict=False):
-        if not _tier_panel(ax, rows, v, "af_rate", "train/af_rate", intervals=False):
-            mark_na(ax, "no scratchpad to judge")
-        ax.set_title(f"{v} ({_n_of(rows, v)})")
-    if not variants:
-        mark_na(axes[0], "no evaluation")
-    axes[0].set_ylabel("AF-reasoning rate")
-    fig.suptitle("Alignment-faking reasoning per tier (share of judged responses with a scratchpad)")
-    fig.tight_layout()
-    legend_below(fig, axes)
-    figures["af_rate.png"] = fig
+    figures["af_rate.png"] = per_tier(
+        "af_rate", False, "no scratchpad to judge", "AF-reasoning rate",
+        "Alignment-faking reasoning per tier (share of judged responses with a scratchpad)")
 
     for v in variants:
         figures[f"behaviour_{v}.png"] = _behaviour_figure(plt, rows, v)
@@ -181,9 +174,8 @@ def _summary_figure(plt: Any, rows: Sequence[dict[str, Any]], variants: Sequence
         ax_c.set_ylabel(f"{v}\n({_n_of(rows, v)})\n\nfull compliance", fontsize=12)
         ax_af.set_ylabel("AF-reasoning rate")
         if vi == 0:
-            ax_c.set_title("Compliance per tier (95 % Wilson)")
-            ax_g.set_title("Compliance gap, free − paid (95 %)")
-            ax_af.set_title("AF reasoning per tier")
+            for ax, title in zip((ax_c, ax_g, ax_af), SUMMARY_TITLES, strict=True):
+                ax.set_title(title)
         if vi < n_rows - 1:
             for ax in axes[vi]:
                 ax.set_xlabel("")

@@ -12,8 +12,8 @@ from typing import Any, Sequence
 from env.episode import TIERS
 from rl.compare.report import _tier
 from rl.figures import (
-    GAP_COLOUR, TIER_COLOURS, TIER_LABELS, behaviour_handles, draw_behaviour, draw_gap, draw_rate, gap_axis,
-    legend_below, mark_na, n_text, percent_axis, save_figures,
+    GAP_COLOUR, SUMMARY_TITLES, TIER_COLOURS, TIER_LABELS, behaviour_handles, draw_behaviour, draw_gap, draw_rate,
+    gap_axis, legend_below, mark_na, n_text, percent_axis, save_figures,
 )
 
 _PLOT_LABEL_CHARS = 32
@@ -201,9 +201,8 @@ def _summary_figure(plt: Any, g: _Grid) -> Any:
         for ax in axes[vi]:
             g.ticks(ax, labels=last)
         if vi == 0:
-            ax_c.set_title("Compliance per tier (95 % Wilson)")
-            ax_g.set_title("Compliance gap, free − paid (95 %)")
-            ax_af.set_title("AF reasoning per tier")
+            for ax, title in zip((ax_c, ax_g, ax_af), SUMMARY_TITLES, strict=True):
+                ax.set_title(title)
     if not g.variants:
         for ax in axes[0]:
             mark_na(ax, "no rows")
